@@ -1,0 +1,84 @@
+"""Jinja glue for copier-heroku: registry functions as filters, the plan in the context.
+
+Loaded by copier_template_extensions.TemplateExtensionLoader from copier.yml. The data and
+the logic live in registry.py beside this file; this module only exposes them to Jinja.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import secrets
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from copier_template_extensions import ContextHook
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+
+def _load_registry():
+    # The loader imports this file by path, outside any package, so the sibling module is
+    # loaded the same way, once, under a name of its own.
+    name = "copier_heroku_registry"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("registry.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+registry = _load_registry()
+
+
+def shell_quote(value: Any) -> str:
+    return shlex.quote(str(value))
+
+
+def ruby_string(value: Any) -> str:
+    """A double-quoted Ruby literal; JSON escaping is valid Ruby, and # is escaped so
+    nothing is interpolated."""
+    return json.dumps(str(value), ensure_ascii=False).replace("#", "\\#")
+
+
+def random_secret(nbytes: int = 64) -> str:
+    """A development secret for the gitignored .env, from the OS CSPRNG."""
+    return secrets.token_hex(nbytes)
+
+
+class HerokuExtension(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.update(
+            slugify=registry.slugify,
+            shell_quote=shell_quote,
+            ruby_string=ruby_string,
+            heroku_app_name_error=registry.heroku_app_name_error,
+            team_name_error=registry.team_name_error,
+            backup_schedule_error=registry.backup_schedule_error,
+            project_name_error=registry.project_name_error,
+            stack_error=registry.stack_error,
+            addons_error=registry.addons_error,
+            pretty_json=lambda value, indent=2: json.dumps(value, indent=indent, ensure_ascii=False),
+        )
+        environment.globals.update(
+            registry=registry,
+            random_secret=random_secret,
+            apps_differ_error=registry.apps_differ_error,
+        )
+
+
+class DeployPlan(ContextHook):
+    """Puts `deploy`, the registry's plan for these answers, in every template's context."""
+
+    def hook(self, context: dict[str, Any]) -> None:
+        if "stack" not in context or "deploy" in context:
+            return
+        try:
+            context["deploy"] = registry.build_plan(context)
+        except (KeyError, TypeError):
+            # Questions are still being asked: nothing to plan yet.
+            return

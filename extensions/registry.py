@@ -1,0 +1,453 @@
+"""The one source of truth for copier-heroku: stacks, servers, addons and config vars.
+
+Plain data and pure functions, no Jinja and no I/O, so a team fork changes a default
+plan or adds an addon here, in one place, and every rendered file follows: Procfile
+lines, Gemfile.deploy, app.json, .env.example, the setup scripts and DEPLOY.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class ConfigVar:
+    """One environment variable the generated app reads."""
+
+    name: str
+    description: str
+    # What .env.example shows: a placeholder, never a real secret.
+    example: str
+    # The value the setup script sets on Heroku; None when something else sets it
+    # (an addon, Heroku itself, or the setup script's secret generator).
+    heroku_value: str | None = None
+    # Who provides the value on Heroku, shown in DEPLOY.md's table.
+    source: str = "bin/heroku-setup"
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Gem:
+    name: str
+    requirement: str = ""
+    group: str = ""  # "" for every environment, else a Bundler group such as "development"
+
+
+@dataclass(frozen=True)
+class Addon:
+    key: str  # the Heroku add-on service name, also the answer value
+    label: str
+    plan: str  # default plan; forks change it here
+    provides: tuple[ConfigVar, ...] = ()
+    gems: Mapping[str, tuple[Gem, ...]] = field(default_factory=dict)
+    docs: str = ""
+
+    @property
+    def service_plan(self) -> str:
+        return f"{self.key}:{self.plan}"
+
+
+@dataclass(frozen=True)
+class WebServer:
+    key: str
+    label: str
+    stack: str
+    command: str
+    config_file: str
+    gem: Gem | None = None
+
+
+@dataclass(frozen=True)
+class DevServer:
+    key: str
+    label: str
+    stack: str
+    command: str
+    gem: Gem | None = None
+
+
+@dataclass(frozen=True)
+class Stack:
+    key: str
+    label: str
+    # False while the stack is not built yet: copier.yml refuses it with a sentence.
+    available: bool
+    process_manager: str  # runs Procfile.dev in development
+    process_manager_install: str
+    secret_var: str
+    framework_env_var: str
+    release: str  # release-phase command when the app has a database, "" for none
+    buildpack: str
+    config_vars: tuple[ConfigVar, ...] = ()
+
+
+# --------------------------------------------------------------------------- registry
+
+APP_STAGES = ("production", "staging", "review", "development")
+
+RAILS_CONFIG_VARS = (
+    ConfigVar(
+        "SECRET_KEY_BASE",
+        "Signs and encrypts cookies and sessions. One random value per app; production "
+        "refuses to boot without it.",
+        "generate-with-bin-rails-secret",
+        source="bin/heroku-setup (random, one per app)",
+        secret=True,
+    ),
+    ConfigVar(
+        "APP_STAGE",
+        "Which stage this deploy is: production, staging, review or development. "
+        "Guards such as the sanitize task read it, not RAILS_ENV.",
+        "development",
+        source="bin/heroku-setup",
+    ),
+    ConfigVar(
+        "RAILS_ENV",
+        "Rails environment. Staging runs production too: staging is production with "
+        "different config vars.",
+        "development",
+        heroku_value="production",
+    ),
+    ConfigVar("RACK_ENV", "Rack environment, kept equal to RAILS_ENV.", "development",
+              heroku_value="production"),
+    ConfigVar("RAILS_LOG_TO_STDOUT", "Send the Rails log to stdout, where Heroku's log "
+              "router reads it.", "enabled", heroku_value="enabled"),
+    ConfigVar("RAILS_SERVE_STATIC_FILES", "Let Rails serve public/ (no web server in "
+              "front of it on Heroku).", "enabled", heroku_value="enabled"),
+    ConfigVar("WEB_CONCURRENCY", "Web server worker processes per dyno.", "2",
+              heroku_value="2"),
+    ConfigVar("RAILS_MAX_THREADS", "Threads per worker process; also the size of the "
+              "database connection pool.", "5", heroku_value="5"),
+    ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
+              "foreman sets it in development.", "5000", source="Heroku"),
+)
+
+STACKS: dict[str, Stack] = {
+    "rails": Stack(
+        key="rails",
+        label="Ruby on Rails",
+        available=True,
+        process_manager="foreman",
+        process_manager_install="gem install foreman",
+        secret_var="SECRET_KEY_BASE",
+        framework_env_var="RAILS_ENV",
+        release="bin/rails db:migrate",
+        buildpack="heroku/ruby",
+        config_vars=RAILS_CONFIG_VARS,
+    ),
+    "django": Stack(
+        key="django",
+        label="Django",
+        available=False,
+        process_manager="honcho",
+        process_manager_install="pip install honcho",
+        secret_var="SECRET_KEY",
+        framework_env_var="DJANGO_SETTINGS_MODULE",
+        release="python manage.py migrate --noinput",
+        buildpack="heroku/python",
+    ),
+    "flask": Stack(
+        key="flask",
+        label="Flask",
+        available=False,
+        process_manager="honcho",
+        process_manager_install="pip install honcho",
+        secret_var="SECRET_KEY",
+        framework_env_var="FLASK_ENV",
+        release="",
+        buildpack="heroku/python",
+    ),
+}
+
+WEB_SERVERS: dict[str, WebServer] = {
+    "puma": WebServer(
+        key="puma",
+        label="Puma (threads and workers)",
+        stack="rails",
+        command="bundle exec puma -C config/puma.rb",
+        config_file="config/puma.rb",
+        gem=Gem("puma", ">= 5.0"),
+    ),
+    "unicorn": WebServer(
+        key="unicorn",
+        label="Unicorn (processes only)",
+        stack="rails",
+        command="bundle exec unicorn -p $PORT -c ./config/unicorn.rb",
+        config_file="config/unicorn.rb",
+        gem=Gem("unicorn", ">= 5.0"),
+    ),
+}
+
+DEV_SERVERS: dict[str, DevServer] = {
+    "puma": DevServer(
+        key="puma",
+        label="Puma via bin/rails server",
+        stack="rails",
+        command="bin/rails server -p $PORT",
+    ),
+    "thin": DevServer(
+        key="thin",
+        label="Thin",
+        stack="rails",
+        command="bundle exec thin start -p $PORT",
+        gem=Gem("thin", ">= 1.7", group="development"),
+    ),
+}
+
+ADDONS: dict[str, Addon] = {
+    "heroku-postgresql": Addon(
+        key="heroku-postgresql",
+        label="Heroku Postgres",
+        plan="essential-0",
+        provides=(
+            ConfigVar("DATABASE_URL", "PostgreSQL connection URL. In development Rails "
+                      "reads config/database.yml instead; leave it unset there.",
+                      "postgres://USER:PASSWORD@localhost:5432/DATABASE",
+                      source="heroku-postgresql add-on"),
+        ),
+        gems={"rails": (Gem("pg", ">= 1.1"),)},
+        docs="https://devcenter.heroku.com/articles/heroku-postgresql",
+    ),
+    "newrelic": Addon(
+        key="newrelic",
+        label="New Relic APM",
+        plan="wayne",
+        provides=(
+            ConfigVar("NEW_RELIC_LICENSE_KEY", "New Relic licence key; the agent stays "
+                      "off without it.", "your-new-relic-license-key",
+                      source="newrelic add-on", secret=True),
+            ConfigVar("NEW_RELIC_APP_NAME", "Name the app reports under in New Relic, "
+                      "one per stage.", "APP_NAME", source="bin/heroku-setup"),
+            ConfigVar("NEW_RELIC_LOG", "Where the agent logs; stdout on Heroku.",
+                      "stdout", heroku_value="stdout"),
+        ),
+        gems={"rails": (Gem("newrelic_rpm", ">= 9.0"),)},
+        docs="https://devcenter.heroku.com/articles/newrelic",
+    ),
+    "papertrail": Addon(
+        key="papertrail",
+        label="Papertrail log search",
+        plan="choklad",
+        provides=(
+            ConfigVar("PAPERTRAIL_API_TOKEN", "Papertrail API token, for its CLI.",
+                      "your-papertrail-api-token", source="papertrail add-on",
+                      secret=True),
+        ),
+        docs="https://devcenter.heroku.com/articles/papertrail",
+    ),
+    "heroku-redis": Addon(
+        key="heroku-redis",
+        label="Heroku Key-Value Store (Redis)",
+        plan="mini",
+        provides=(
+            ConfigVar("REDIS_URL", "Redis URL; rediss:// with a self-signed certificate "
+                      "on Heroku.", "redis://localhost:6379/0",
+                      source="heroku-redis add-on"),
+        ),
+        gems={"rails": (Gem("redis", ">= 4.0"),)},
+        docs="https://devcenter.heroku.com/articles/heroku-redis",
+    ),
+    "scheduler": Addon(
+        key="scheduler",
+        label="Heroku Scheduler",
+        plan="standard",
+        docs="https://devcenter.heroku.com/articles/scheduler",
+    ),
+}
+
+DEFAULT_ADDONS = ("heroku-postgresql", "newrelic")
+POSTGRES = "heroku-postgresql"
+
+# --------------------------------------------------------------------------- validators
+# Each returns "" when the answer is fine, else one plain sentence for the prompt.
+
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_SCHEDULE = re.compile(r"^(?P<hour>[01][0-9]|2[0-3]):00 (?P<zone>\S+)$")
+
+
+def slugify(text: str) -> str:
+    """Lowercase, dashes for anything else, no leading digits or dashes."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return re.sub(r"^[0-9-]+", "", slug)[:30].rstrip("-")
+
+
+def heroku_app_name_error(name: Any, what: str = "App name") -> str:
+    name = "" if name is None else str(name)
+    if not 3 <= len(name) <= 30 or not _APP_NAME.match(name) or "--" in name:
+        return (f"{what} must be 3 to 30 characters of lowercase letters, digits and "
+                f"dashes, start with a letter and end with a letter or digit "
+                f"(Heroku's rule); got {name!r}.")
+    return ""
+
+
+def team_name_error(name: Any) -> str:
+    name = "" if name is None else str(name)
+    if name and (len(name) > 30 or not _TEAM_NAME.match(name)):
+        return (f"Heroku team must be empty or a team name of lowercase letters, digits "
+                f"and dashes; got {name!r}.")
+    return ""
+
+
+def _known_time_zones() -> set[str]:
+    try:
+        from zoneinfo import available_timezones
+
+        return set(available_timezones()) | {"UTC"}
+    except Exception:  # pragma: no cover - no tz database: accept the common spellings
+        return {"UTC"}
+
+
+def backup_schedule_error(schedule: Any) -> str:
+    schedule = "" if schedule is None else str(schedule)
+    if not schedule:
+        return ""
+    match = _SCHEDULE.match(schedule)
+    zones = _known_time_zones()
+    if not match or (len(zones) > 1 and match["zone"] not in zones):
+        return (f"Backup schedule must be a whole hour and a time zone such as "
+                f"'02:00 UTC' or '03:00 Europe/Paris', or empty for none; got "
+                f"{schedule!r}.")
+    return ""
+
+
+def project_name_error(name: Any) -> str:
+    name = "" if name is None else str(name)
+    if not name.strip() or not slugify(name):
+        return "Project name must contain at least one letter."
+    if len(name) > 60 or any(c in name for c in "\"'`$\\<>|;&{}\n"):
+        return ("Project name must be at most 60 characters, without quotes, "
+                "backslashes or shell characters such as $ ` ; | & < > { }.")
+    return ""
+
+
+def stack_error(stack: Any) -> str:
+    entry = STACKS.get(str(stack))
+    if entry is None:
+        return f"Stack must be one of {', '.join(STACKS)}; got {stack!r}."
+    if not entry.available:
+        return (f"The {entry.label} stack is not built yet; choose rails for now "
+                f"(Django and Flask are on the roadmap).")
+    return ""
+
+
+def addons_error(addons: Any) -> str:
+    unknown = [a for a in (addons or []) if a not in ADDONS]
+    if unknown:
+        return (f"Unknown add-on {', '.join(map(str, unknown))}: choose from "
+                f"{', '.join(ADDONS)}.")
+    return ""
+
+
+def apps_differ_error(production_app: Any, staging_app: Any) -> str:
+    if str(production_app) == str(staging_app):
+        return "Staging app must differ from the production app, or a staging deploy " \
+               "would land in production."
+    return ""
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the rendered files need, derived once from the answers."""
+
+    stack: Stack
+    web_server: WebServer | None
+    dev_server: DevServer | None
+    addons: tuple[Addon, ...]
+    project_name: str
+    production_app: str
+    staging_app: str
+    backup_schedule: str
+
+    @property
+    def has_postgres(self) -> bool:
+        return any(a.key == POSTGRES for a in self.addons)
+
+    @property
+    def backups_at(self) -> str:
+        """The production backup schedule, or "" when there is no database to back up."""
+        return self.backup_schedule if self.has_postgres else ""
+
+    @property
+    def procfile(self) -> list[tuple[str, str]]:
+        lines = [("web", self.web_server.command)] if self.web_server else []
+        if self.has_postgres and self.stack.release:
+            lines.append(("release", self.stack.release))
+        return lines
+
+    @property
+    def procfile_dev(self) -> list[tuple[str, str]]:
+        return [("web", self.dev_server.command)] if self.dev_server else []
+
+    @property
+    def gems(self) -> list[Gem]:
+        gems = [g for g in (self.web_server and self.web_server.gem,
+                            self.dev_server and self.dev_server.gem) if g]
+        for addon in self.addons:
+            gems.extend(addon.gems.get(self.stack.key, ()))
+        return gems
+
+    @property
+    def config_vars(self) -> list[ConfigVar]:
+        seen: dict[str, ConfigVar] = {}
+        for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides)):
+            seen.setdefault(var.name, var)
+        return list(seen.values())
+
+    def config_values(self, stage: str) -> dict[str, str]:
+        """Plain (non-secret) config vars the setup script sets on one app."""
+        values = {v.name: v.heroku_value for v in self.config_vars if v.heroku_value}
+        values["APP_STAGE"] = stage
+        if any(a.key == "newrelic" for a in self.addons):
+            app = self.production_app if stage == "production" else self.staging_app
+            values["NEW_RELIC_APP_NAME"] = app
+        return values
+
+    def app_json(self) -> dict[str, Any]:
+        """app.json: what review apps and Heroku's app setup read."""
+        env: dict[str, Any] = {}
+        for var in self.config_vars:
+            if var.name == self.stack.secret_var:
+                env[var.name] = {"description": var.description, "generator": "secret"}
+            elif var.name == "APP_STAGE":
+                env[var.name] = {"description": var.description, "value": "review"}
+            elif var.heroku_value:
+                env[var.name] = {"description": var.description, "value": var.heroku_value}
+        scripts = {}
+        if self.has_postgres and self.stack.key == "rails":
+            scripts["postdeploy"] = "bin/rails db:seed"
+        return {
+            "name": self.project_name,
+            "description": f"{self.project_name}, deployed on Heroku.",
+            "stack": "heroku-24",
+            "buildpacks": [{"url": self.stack.buildpack}],
+            "env": env,
+            "addons": [{"plan": a.service_plan} for a in self.addons],
+            "formation": {"web": {"quantity": 1, "size": "basic"}},
+            "scripts": scripts,
+        }
+
+
+def build_plan(answers: Mapping[str, Any]) -> Plan:
+    stack = STACKS[answers["stack"]]
+    web = WEB_SERVERS.get(answers.get("web_server", ""))
+    dev = DEV_SERVERS.get(answers.get("dev_server", ""))
+    chosen = set(answers.get("addons") or ())
+    return Plan(
+        stack=stack,
+        web_server=web if web and web.stack == stack.key else None,
+        dev_server=dev if dev and dev.stack == stack.key else None,
+        # Registry order, not answer order: the same answers always give the same files.
+        addons=tuple(a for key, a in ADDONS.items() if key in chosen),
+        project_name=str(answers.get("project_name", "")),
+        production_app=str(answers.get("production_app", "")),
+        staging_app=str(answers.get("staging_app", "")),
+        backup_schedule=str(answers.get("backup_schedule") or ""),
+    )
