@@ -1,0 +1,88 @@
+"""Shared test helpers: where the template is, how to generate an app, which tools exist.
+
+A test that needs a system tool (ruby, shellcheck, postgres, the Heroku CLI manifest ...)
+calls `require_tool`: on a laptop without it the test skips with the reason; with
+REQUIRE_E2E=1, as .ci/run sets it, the missing tool is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(TESTS))
+
+REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"
+# Where .ci/run installs the npm package `heroku`; HEROKU_CLI_DIR overrides it.
+HEROKU_CLI_DIR = Path(os.environ.get(
+    "HEROKU_CLI_DIR", Path.home() / ".cache" / "copier-heroku" / "heroku-cli"))
+
+
+def missing(reason: str) -> None:
+    """Skip on a laptop, fail under REQUIRE_E2E=1."""
+    if REQUIRE_E2E:
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        missing(f"`{name}` is not installed")
+    return path
+
+
+def copier_questions() -> dict[str, Any]:
+    """copier.yml's questions (keys without a leading underscore)."""
+    data = yaml.safe_load((ROOT / "copier.yml").read_text())
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def choice_values(question: str) -> list[Any]:
+    """The values a question offers and accepts (disabled choices left out)."""
+    choices = copier_questions()[question].get("choices", {})
+    values = []
+    for value in choices.values() if isinstance(choices, dict) else choices:
+        if isinstance(value, dict):
+            if value.get("validator"):
+                # A choice guarded by a validator is accepted only when it renders nothing.
+                from extensions import registry
+                if value["value"] in registry.STACKS and registry.stack_error(value["value"]):
+                    continue
+            value = value["value"]
+        values.append(value)
+    return values
+
+
+def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",
+             src: Path | str = ROOT, **kwargs: Any) -> Path:
+    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`."""
+    from copier import run_copy
+
+    answers = {"project_name": "Demo Shop", **(data or {})}
+    run_copy(str(src), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
+             vcs_ref=vcs_ref, **kwargs)
+    return dst
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    return subprocess.run(["git", *args], cwd=cwd, check=check, text=True,
+                          capture_output=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def default_app(tmp_path_factory) -> Path:
+    """One app generated with the default answers, shared by read-only tests."""
+    return generate(tmp_path_factory.mktemp("default") / "app")
