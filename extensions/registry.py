@@ -28,6 +28,9 @@ class ConfigVar:
     # Who provides the value on Heroku, shown in DEPLOY.md's table.
     source: str = "bin/heroku-setup"
     secret: bool = False
+    # False for variables that must stay unset in development (.env.example comments
+    # them out): Heroku's PORT, the production DATABASE_URL, the framework environment.
+    local: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,12 @@ RAILS_CONFIG_VARS = (
         "RAILS_ENV",
         "Rails environment. Staging runs production too: staging is production with "
         "different config vars.",
-        "development",
+        "production",
         heroku_value="production",
+        local=False,
     ),
-    ConfigVar("RACK_ENV", "Rack environment, kept equal to RAILS_ENV.", "development",
-              heroku_value="production"),
+    ConfigVar("RACK_ENV", "Rack environment, kept equal to RAILS_ENV.", "production",
+              heroku_value="production", local=False),
     ConfigVar("RAILS_LOG_TO_STDOUT", "Send the Rails log to stdout, where Heroku's log "
               "router reads it.", "enabled", heroku_value="enabled"),
     ConfigVar("RAILS_SERVE_STATIC_FILES", "Let Rails serve public/ (no web server in "
@@ -123,7 +127,8 @@ RAILS_CONFIG_VARS = (
     ConfigVar("RAILS_MAX_THREADS", "Threads per worker process; also the size of the "
               "database connection pool.", "5", heroku_value="5"),
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
-              "foreman sets it in development.", "5000", source="Heroku"),
+              "foreman sets it in development.", "5000", source="Heroku",
+              local=False),
 )
 
 STACKS: dict[str, Stack] = {
@@ -207,7 +212,7 @@ ADDONS: dict[str, Addon] = {
             ConfigVar("DATABASE_URL", "PostgreSQL connection URL. In development Rails "
                       "reads config/database.yml instead; leave it unset there.",
                       "postgres://USER:PASSWORD@localhost:5432/DATABASE",
-                      source="heroku-postgresql add-on"),
+                      source="heroku-postgresql add-on", local=False),
         ),
         gems={"rails": (Gem("pg", ">= 1.1"),)},
         docs="https://devcenter.heroku.com/articles/heroku-postgresql",
