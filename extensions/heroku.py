@@ -68,7 +68,9 @@ class HerokuExtension(Extension):
             registry=registry,
             random_secret=random_secret,
             apps_differ_error=registry.apps_differ_error,
+            sanitize_command=registry.sanitize_command,
         )
+        environment.filters.update(shell_words=registry.shell_words)
 
 
 class DeployPlan(ContextHook):

@@ -456,3 +456,28 @@ def build_plan(answers: Mapping[str, Any]) -> Plan:
         staging_app=str(answers.get("staging_app", "")),
         backup_schedule=str(answers.get("backup_schedule") or ""),
     )
+
+
+# --- ops scripts
+# What the bin/heroku-* scripts need beyond the plan: kept here so a fork that renames a
+# task or a command changes one line.
+
+# The stack's sanitize task, run on staging by bin/heroku-mirror-db after a restore.
+SANITIZE_COMMANDS = {
+    "rails": "bin/rails db:sanitize",
+    "django": "python manage.py sanitize",
+    "flask": "flask sanitize",
+}
+
+
+def sanitize_command(stack: Any) -> str:
+    key = getattr(stack, "key", stack)
+    return SANITIZE_COMMANDS[str(key)]
+
+
+def shell_words(command: Any) -> str:
+    """A command line with each word shell-quoted, so a rendered script runs exactly the
+    words the registry lists (`bin/rails db:migrate` stays two words)."""
+    import shlex
+
+    return shlex.join(shlex.split(str(command)))
