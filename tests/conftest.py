@@ -70,8 +70,8 @@ def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | No
     from copier import run_copy
 
     answers = {"project_name": "Demo Shop", **(data or {})}
-    run_copy(str(src), str(dst), data=answers, defaults=True, unsafe=True, quiet=True,
-             vcs_ref=vcs_ref, **kwargs)
+    options = {"defaults": True, "unsafe": True, "quiet": True, **kwargs}
+    run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
     return dst
 
 
