@@ -1,0 +1,487 @@
+"""The bin/heroku-* scripts: linted and checked against the real Heroku CLI over the answer
+matrix, and run against the recording stand-in (tests/fakes/heroku) for what a user sees.
+
+The matrix is read from copier.yml: a few hand-picked combinations, plus one more for any
+choice none of them uses, so a fork's new choice is covered without editing this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import (HEROKU_CLI_DIR, choice_values, copier_questions, generate, git,
+                      missing, require_tool)
+from heroku_manifest import load_manifest
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+STAGING, PRODUCTION = "demo-shop-staging", "demo-shop"
+SCRIPTS = ("heroku-setup", "heroku-addons", "heroku-config-pull", "heroku-deploy",
+           "heroku-mirror-db")
+# Commands that only read: a second setup may run these and nothing else.
+READ_ONLY = {"auth:whoami", "apps:info", "addons", "config", "config:get", "pipelines:info",
+             "pg:backups:schedules", "maintenance"}
+
+HAND_PICKED: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "everything-eu-team": {
+        "heroku_region": "eu", "heroku_team": "acme-corp", "web_server": "unicorn",
+        "dev_server": "thin", "backup_schedule": "03:00 Europe/Paris",
+        "pipeline": True, "review_apps": True,
+    },
+    "bare": {"addons": [], "pipeline": False},
+    "postgres-without-backups": {"addons": ["heroku-postgresql"], "backup_schedule": ""},
+}
+
+
+def answer_matrix() -> dict[str, dict[str, Any]]:
+    questions = copier_questions()
+    combos = {name: dict(data) for name, data in HAND_PICKED.items()}
+    combos["everything-eu-team"]["addons"] = choice_values("addons")
+
+    def answer(combo: dict[str, Any], question: str) -> Any:
+        return combo.get(question, questions[question].get("default"))
+
+    for question, spec in questions.items():
+        if "choices" not in spec:
+            continue
+        for value in choice_values(question):
+            if spec.get("multiselect"):
+                if not any(value in (answer(c, question) or []) for c in combos.values()):
+                    combos[f"{question}-{value}"] = {question: [value]}
+            elif not any(answer(c, question) == value for c in combos.values()):
+                combos[f"{question}-{value}"] = {question: value}
+    return combos
+
+
+MATRIX = answer_matrix()
+
+
+@pytest.fixture(scope="session")
+def manifest():
+    try:
+        return load_manifest(str(HEROKU_CLI_DIR))
+    except FileNotFoundError:
+        missing(f"the Heroku CLI's manifest is not in {HEROKU_CLI_DIR} (.ci/run installs it)")
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory) -> dict[str, Path]:
+    """One generated app per combination, each in a git repository with one commit."""
+    apps = {}
+    for name, data in MATRIX.items():
+        app = generate(tmp_path_factory.mktemp(name) / "demo-shop", data)
+        git(app, "init", "-q", "-b", "main")
+        git(app, "add", "-A")
+        git(app, "commit", "-q", "-m", "generated")
+        apps[name] = app
+    return apps
+
+
+@pytest.fixture
+def app(generated, tmp_path) -> Path:
+    """A private copy of the default app, for tests that change it."""
+    target = tmp_path / "demo-shop"
+    shutil.copytree(generated["defaults"], target, symlinks=True)
+    return target
+
+
+class Heroku:
+    """Runs the app's scripts with the stand-in first on PATH, and reads what it recorded."""
+
+    def __init__(self, app: Path, tmp: Path):
+        self.app = app
+        self.log = tmp / "heroku-calls.jsonl"
+        self.state = tmp / "heroku-state.json"
+        self.env = {**os.environ, "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}",
+                    "HEROKU_FAKE_LOG": str(self.log), "HEROKU_FAKE_STATE": str(self.state),
+                    "HEROKU_CLI_DIR": str(HEROKU_CLI_DIR)}
+        self.env.pop("HEROKU_FAKE_FAIL", None)
+        self.env.pop("HEROKU_APP", None)
+
+    def run(self, script: str, *args: str, fail: str = "", env: dict | None = None
+            ) -> subprocess.CompletedProcess:
+        run_env = {**self.env, **(env or {})}
+        if fail:
+            run_env["HEROKU_FAKE_FAIL"] = fail
+        return subprocess.run([str(self.app / "bin" / script), *args], cwd=self.app,
+                              env=run_env, capture_output=True, text=True, timeout=120)
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def forget_calls(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+    def world(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text())
+
+    def seed(self, apps: dict[str, dict[str, Any]]) -> None:
+        """Start from apps that exist already (each with postgres unless told otherwise)."""
+        state = {"apps": {}, "pipelines": {}, "logged_in": True}
+        for name, extra in apps.items():
+            state["apps"][name] = {
+                "region": "us", "team": None, "config": {}, "maintenance": False,
+                "addons": [{"name": f"postgresql-{name}", "service": "heroku-postgresql",
+                            "plan": "heroku-postgresql:essential-0"}],
+                "schedules": [], "backups": [], "runs": [], "restores": [], "promotions": [],
+                **extra,
+            }
+        self.state.write_text(json.dumps(state))
+
+
+@pytest.fixture
+def heroku(app, tmp_path, manifest) -> Heroku:
+    return Heroku(app, tmp_path)
+
+
+def printed_heroku_lines(output: str) -> list[list[str]]:
+    """The heroku command lines a --dry-run printed, as argv lists (after `heroku`)."""
+    return [shlex.split(line[len("+ heroku "):]) for line in output.splitlines()
+            if line.startswith("+ heroku ")]
+
+
+def dry_runs(app: Path) -> list[tuple[str, ...]]:
+    """Every way of calling the app's scripts that prints heroku commands."""
+    runs = [("heroku-setup", "--dry-run"),
+            ("heroku-addons", "--dry-run"),
+            ("heroku-addons", "--app", PRODUCTION, "--confirm", PRODUCTION, "--dry-run"),
+            ("heroku-config-pull", "--force", "--dry-run"),
+            ("heroku-config-pull", "--app", PRODUCTION, "--confirm", PRODUCTION, "--force",
+             "--dry-run"),
+            ("heroku-deploy", "--dry-run"),
+            ("heroku-deploy", "production", "--confirm", PRODUCTION, "--dry-run")]
+    if (app / "bin" / "heroku-mirror-db").exists():
+        runs.append(("heroku-mirror-db", "--confirm", STAGING, "--dry-run"))
+    return runs
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+@pytest.mark.parametrize("combo", MATRIX)
+def test_scripts_pass_bash_n_and_shellcheck(generated, combo):
+    require_tool("shellcheck")
+    app = generated[combo]
+    files = [f"bin/{s}" for s in SCRIPTS if (app / "bin" / s).exists()] + ["bin/lib/heroku.sh"]
+    for path in files:
+        result = subprocess.run(["bash", "-n", path], cwd=app, capture_output=True, text=True)
+        assert result.returncode == 0, f"{combo} {path}: {result.stderr}"
+        if path != "bin/lib/heroku.sh":
+            mode = (app / path).stat().st_mode
+            assert mode & stat.S_IXUSR, f"{combo}: {path} is not executable"
+    for follow in (["-x"], []):
+        result = subprocess.run(["shellcheck", "--severity=style", *follow, *files], cwd=app,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f"{combo} shellcheck {follow}:\n{result.stdout}"
+
+
+@pytest.mark.parametrize("combo", MATRIX)
+def test_every_command_the_scripts_print_passes_the_heroku_manifest(generated, manifest,
+                                                                    combo, tmp_path):
+    app = generated[combo]
+    heroku = Heroku(app, tmp_path)
+    lines = []
+    for script, *args in dry_runs(app):
+        result = heroku.run(script, *args)
+        assert result.returncode == 0, f"{combo} {script} {args}: {result.stderr}"
+        lines += [(script, argv) for argv in printed_heroku_lines(result.stdout)]
+    assert heroku.calls() == [], "--dry-run must run no heroku command"
+    assert lines
+    errors = [f"{script}: heroku {shlex.join(argv)}: {manifest.error(argv)}"
+              for script, argv in lines if manifest.error(argv)]
+    assert errors == []
+
+
+@pytest.mark.parametrize("combo", MATRIX)
+def test_setup_against_the_stand_in_then_again_changes_nothing(generated, manifest, combo,
+                                                               tmp_path):
+    app = tmp_path / "demo-shop"
+    shutil.copytree(generated[combo], app, symlinks=True)
+    heroku = Heroku(app, tmp_path)
+    first = heroku.run("heroku-setup")
+    assert first.returncode == 0, first.stderr
+    logged = heroku.calls()
+    heroku.forget_calls()
+    second = heroku.run("heroku-setup")
+    assert second.returncode == 0, second.stderr
+    again = heroku.calls()
+    assert [manifest.error(argv) for argv in logged + again if manifest.error(argv)] == []
+    assert [argv for argv in again if manifest.resolve(argv[0]) not in READ_ONLY] == []
+    assert "Nothing to change." in second.stdout
+    world = heroku.world()
+    answers = {**{q: s.get("default") for q, s in copier_questions().items()},
+               **MATRIX[combo]}
+    for name in (STAGING, PRODUCTION):
+        assert world["apps"][name]["region"] == answers["heroku_region"]
+        assert world["apps"][name]["team"] == (answers["heroku_team"] or None)
+        assert sorted(a["service"] for a in world["apps"][name]["addons"]) == \
+            sorted(answers["addons"])
+    assert world["apps"][STAGING]["config"]["APP_STAGE"] == "staging"
+    assert world["apps"][PRODUCTION]["config"]["APP_STAGE"] == "production"
+    assert bool(world["pipelines"]) == answers["pipeline"]
+    backups = "heroku-postgresql" in answers["addons"] and answers.get("backup_schedule")
+    assert bool(world["apps"][PRODUCTION]["schedules"]) == bool(backups)
+    assert world["apps"][STAGING]["schedules"] == []
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_setup_dry_run_prints_what_a_careful_person_would_type(heroku):
+    result = heroku.run("heroku-setup", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    steps = [" ".join(argv) for argv in printed_heroku_lines(result.stdout)
+             if argv[0] not in READ_ONLY]
+    assert steps[:4] == [
+        f"apps:create {STAGING} --region us --no-remote",
+        f"apps:create {PRODUCTION} --region us --no-remote",
+        f"git:remote -a {STAGING} -r staging",
+        f"git:remote -a {PRODUCTION} -r production",
+    ]
+    assert "+ git config heroku.remote staging" in result.stdout
+    assert steps[4].startswith("config:set APP_STAGE=staging ")
+    assert steps[4].endswith(f"SECRET_KEY_BASE=<secret> -a {STAGING}")
+    assert steps[5].startswith("config:set APP_STAGE=production ")
+    assert steps[6:8] == [f"pipelines:create demo-shop -a {STAGING} --stage staging",
+                          f"pipelines:add demo-shop -a {PRODUCTION} --stage production"]
+    assert steps[-1] == f"pg:backups:schedule DATABASE_URL --at 02:00 UTC -a {PRODUCTION}"
+    # The schedule is one argument, quoted the way a person would type it.
+    assert f"--at '02:00 UTC' -a {PRODUCTION}" in result.stdout
+    assert heroku.calls() == []
+
+
+def test_staging_is_the_default_remote(heroku, app):
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 0, result.stderr
+    assert git(app, "config", "heroku.remote").stdout.strip() == "staging"
+    assert git(app, "remote", "get-url", "staging").stdout.strip() == \
+        f"https://git.heroku.com/{STAGING}.git"
+    assert git(app, "remote", "get-url", "production").stdout.strip() == \
+        f"https://git.heroku.com/{PRODUCTION}.git"
+    assert "heroku" not in git(app, "remote").stdout.split()
+
+
+def test_setup_twice_creates_nothing_the_second_time(heroku):
+    assert heroku.run("heroku-setup").returncode == 0
+    before = heroku.world()
+    heroku.forget_calls()
+    second = heroku.run("heroku-setup")
+    assert second.returncode == 0, second.stderr
+    assert heroku.world() == before
+    assert {argv[0] for argv in heroku.calls()} <= READ_ONLY
+    assert "Nothing to change." in second.stdout
+    assert "SECRET_KEY_BASE already set (not shown, not replaced)" in second.stdout
+
+
+def test_setup_adopts_existing_apps_and_keeps_their_values(heroku):
+    heroku.seed({STAGING: {"config": {"WEB_CONCURRENCY": "4", "SECRET_KEY_BASE": "kept"}},
+                 PRODUCTION: {"config": {"APP_STAGE": "staging"}}})
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 0, result.stderr
+    world = heroku.world()
+    assert "apps:create" not in {argv[0] for argv in heroku.calls()}
+    assert world["apps"][STAGING]["config"]["WEB_CONCURRENCY"] == "4"
+    assert world["apps"][STAGING]["config"]["SECRET_KEY_BASE"] == "kept"
+    assert "WEB_CONCURRENCY is 4, the template says 2; left as it is" in result.stderr
+    # APP_STAGE is what keeps staging-only tasks off production: it is always put right.
+    assert world["apps"][PRODUCTION]["config"]["APP_STAGE"] == "production"
+
+
+def test_secrets_differ_between_apps_and_never_appear_in_output(heroku):
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 0, result.stderr
+    config = {name: heroku.world()["apps"][name]["config"] for name in (STAGING, PRODUCTION)}
+    secrets = [config[name]["SECRET_KEY_BASE"] for name in (STAGING, PRODUCTION)]
+    assert all(re.fullmatch(r"[0-9a-f]{128}", s) for s in secrets)
+    assert secrets[0] != secrets[1]
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr
+    assert "SECRET_KEY_BASE=<secret>" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("heroku-addons", "--app", PRODUCTION),
+    ("heroku-addons", "--app", PRODUCTION, "--confirm", STAGING),
+    ("heroku-config-pull", "--app", PRODUCTION),
+    ("heroku-deploy", "production"),
+    ("heroku-deploy", "production", "--confirm", "demo"),
+], ids=" ".join)
+def test_production_without_confirm_refuses_and_runs_nothing(heroku, args):
+    result = heroku.run(*args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"bin/{args[0]}: {PRODUCTION} is production: add --confirm {PRODUCTION} to run "
+        f"this against it."]
+    assert heroku.calls() == []
+
+
+def test_production_with_confirm_is_allowed(heroku):
+    heroku.seed({STAGING: {}, PRODUCTION: {}})
+    result = heroku.run("heroku-addons", "--app", PRODUCTION, "--confirm", PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert ["addons:create", "newrelic:wayne", "-a", PRODUCTION] in heroku.calls()
+
+
+@pytest.mark.parametrize("script", ["heroku-addons", "heroku-config-pull", "heroku-mirror-db"])
+def test_an_app_that_is_neither_staging_nor_production_is_refused(heroku, script):
+    result = heroku.run(script, "--app", "someone-elses-app", "--confirm", "someone-elses-app")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "unknown app 'someone-elses-app'" in result.stderr
+    assert heroku.calls() == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("args", [("--bogus",), ("--app",), ("staging", "production")])
+def test_bad_flags_print_usage_and_exit_non_zero(heroku, script, args):
+    result = heroku.run(script, *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Usage: bin/{script}")
+    assert result.stderr.strip().splitlines()[-1].startswith(f"bin/{script}: ")
+    assert heroku.calls() == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_shows_usage_and_runs_nothing(heroku, script):
+    result = heroku.run(script, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"Usage: bin/{script}")
+    assert "--dry-run" in result.stdout
+    assert heroku.calls() == []
+
+
+def test_missing_heroku_cli_gives_one_clear_line(heroku, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("bash", "git", "dirname", "grep", "env", "openssl", "od", "tr", "date"):
+        found = shutil.which(tool)
+        if found:
+            (tools / tool).symlink_to(found)
+    for script, *args in (("heroku-setup",), ("heroku-addons",),
+                          ("heroku-config-pull", "--force"), ("heroku-deploy",)):
+        result = heroku.run(script, *args, env={"PATH": str(tools)})
+        assert result.returncode == 127, (script, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            f"bin/{script}: the Heroku CLI is not installed: install it "
+            f"(https://devcenter.heroku.com/articles/heroku-cli), run 'heroku login', "
+            f"then bin/{script} again."]
+
+
+def test_logged_out_cli_gives_one_clear_line(heroku):
+    heroku.state.write_text(json.dumps({"logged_in": False}))
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("bin/heroku-setup: the Heroku CLI is not logged in: "
+                                     "run 'heroku login', then bin/heroku-setup again.")
+    assert heroku.calls() == [["auth:whoami"]]
+
+
+def test_config_pull_refuses_an_env_that_git_would_commit(heroku, app):
+    heroku.seed({STAGING: {"config": {"APP_STAGE": "staging"}}})
+    (app / ".gitignore").write_text("/log/*\n")
+    (app / ".env").unlink(missing_ok=True)
+    result = heroku.run("heroku-config-pull")
+    assert result.returncode == 1
+    assert "bin/heroku-config-pull: .env is not ignored by git" in result.stderr
+    assert not (app / ".env").exists()
+    assert heroku.calls() == []
+
+
+def test_config_pull_writes_a_private_env_and_keeps_a_backup_with_force(heroku, app):
+    heroku.seed({STAGING: {"config": {"APP_STAGE": "staging", "NOTE": "it's \"quoted\""}}})
+    (app / ".env").write_text("MINE=1\n")
+    refused = heroku.run("heroku-config-pull")
+    assert refused.returncode == 1
+    assert ".env exists: run again with --force" in refused.stderr
+    assert (app / ".env").read_text() == "MINE=1\n"
+
+    forced = heroku.run("heroku-config-pull", "--force")
+    assert forced.returncode == 0, forced.stderr
+    env = app / ".env"
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    assert env.read_text().splitlines() == ["APP_STAGE=staging", "NOTE=\"it's \\\"quoted\\\"\""]
+    backups = list(app.glob(".env.backup-*"))
+    assert len(backups) == 1 and backups[0].read_text() == "MINE=1\n"
+    assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    assert git(app, "status", "--porcelain").stdout == ""
+    assert heroku.calls() == [["auth:whoami"], ["config", "--shell", "-a", STAGING]]
+
+
+def test_deploy_pushes_to_staging_by_default(heroku):
+    result = heroku.run("heroku-deploy", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "+ git push staging HEAD:main" in result.stdout
+
+
+def test_deploy_to_production_promotes_staging_through_the_pipeline(heroku):
+    assert heroku.run("heroku-setup").returncode == 0
+    heroku.forget_calls()
+    result = heroku.run("heroku-deploy", "production", "--confirm", PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert heroku.calls() == [["auth:whoami"],
+                              ["pipelines:promote", "-a", STAGING, "--to", PRODUCTION]]
+    assert heroku.world()["apps"][STAGING]["promotions"] == [PRODUCTION]
+
+
+@pytest.mark.parametrize("args", [
+    ("--app", PRODUCTION, "--confirm", PRODUCTION),
+    ("--app", "production", "--confirm", STAGING),
+], ids=["confirmed", "confirming-staging"])
+def test_mirror_db_refuses_production_as_the_target(heroku, args):
+    result = heroku.run("heroku-mirror-db", *args)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"bin/heroku-mirror-db: refusing to overwrite production ({PRODUCTION}): the "
+        f"mirror only ever writes to staging ({STAGING}).")
+    assert heroku.calls() == []
+
+
+def test_mirror_db_needs_the_staging_app_confirmed(heroku):
+    result = heroku.run("heroku-mirror-db")
+    assert result.returncode == 1
+    assert f"add --confirm {STAGING} to go ahead" in result.stderr
+    assert heroku.calls() == []
+
+
+def test_mirror_db_restores_production_into_staging_then_sanitizes(heroku):
+    heroku.seed({STAGING: {}, PRODUCTION: {}})
+    result = heroku.run("heroku-mirror-db", "--confirm", STAGING)
+    assert result.returncode == 0, result.stderr
+    assert [argv for argv in heroku.calls() if argv[0] != "auth:whoami"] == [
+        ["maintenance:on", "-a", STAGING],
+        ["pg:backups:capture", "DATABASE_URL", "-a", PRODUCTION],
+        ["pg:backups:restore", f"{PRODUCTION}::", "DATABASE_URL", "-a", STAGING,
+         "--confirm", STAGING],
+        ["run", "--exit-code", "-a", STAGING, "--", "bin/rails", "db:migrate"],
+        ["run", "--exit-code", "-a", STAGING, "--", "bin/rails", "db:sanitize"],
+        ["maintenance:off", "-a", STAGING],
+    ]
+    world = heroku.world()
+    assert world["apps"][STAGING]["restores"] == [f"{PRODUCTION}::b001"]
+    assert world["apps"][STAGING]["maintenance"] is False
+    assert world["apps"][PRODUCTION]["restores"] == []
+
+
+@pytest.mark.parametrize("failing", ["pg:backups:restore", "run"])
+def test_mirror_db_turns_maintenance_off_even_when_a_step_fails(heroku, failing):
+    heroku.seed({STAGING: {}, PRODUCTION: {}})
+    result = heroku.run("heroku-mirror-db", "--confirm", STAGING, fail=failing)
+    assert result.returncode != 0
+    commands = [argv[0] for argv in heroku.calls()]
+    assert commands[-1] == "maintenance:off"
+    assert heroku.world()["apps"][STAGING]["maintenance"] is False
+    assert "the mirror stopped on a failed step" in result.stderr
+    if failing == "pg:backups:restore":
+        assert "run" not in commands
