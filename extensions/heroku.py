@@ -61,6 +61,7 @@ class HerokuExtension(Extension):
             backup_schedule_error=registry.backup_schedule_error,
             project_name_error=registry.project_name_error,
             stack_error=registry.stack_error,
+            python_module_error=registry.python_module_error,
             addons_error=registry.addons_error,
             pretty_json=lambda value, indent=2: json.dumps(value, indent=indent, ensure_ascii=False),
         )

@@ -7,6 +7,7 @@ lines, Gemfile.deploy, app.json, .env.example, the setup scripts and DEPLOY.md.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -34,7 +35,9 @@ class ConfigVar:
 
 
 @dataclass(frozen=True)
-class Gem:
+class Package:
+    """A gem (rails) or a PyPI requirement (django, flask) the deploy layer needs."""
+
     name: str
     requirement: str = ""
     group: str = ""  # "" for every environment, else a Bundler group such as "development"
@@ -46,7 +49,9 @@ class Addon:
     label: str
     plan: str  # default plan; forks change it here
     provides: tuple[ConfigVar, ...] = ()
-    gems: Mapping[str, tuple[Gem, ...]] = field(default_factory=dict)
+    packages: Mapping[str, tuple[Package, ...]] = field(default_factory=dict)
+    # Per stack, a command the web process runs under (New Relic's Python agent wraps it).
+    web_wrapper: Mapping[str, str] = field(default_factory=dict)
     docs: str = ""
 
     @property
@@ -58,19 +63,20 @@ class Addon:
 class WebServer:
     key: str
     label: str
-    stack: str
-    command: str
+    stacks: tuple[str, ...]
+    # Per stack; {module} stands for the app's Python package.
+    command: Mapping[str, str]
     config_file: str
-    gem: Gem | None = None
+    package: Package | None = None
 
 
 @dataclass(frozen=True)
 class DevServer:
     key: str
     label: str
-    stack: str
+    stacks: tuple[str, ...]
     command: str
-    gem: Gem | None = None
+    package: Package | None = None
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,23 @@ class Stack:
     process_manager_install: str
     secret_var: str
     framework_env_var: str
-    release: str  # release-phase command when the app has a database, "" for none
+    release: str  # release-phase command, "" for none
+    # True when the release phase only makes sense with the Postgres add-on.
+    release_needs_database: bool
     buildpack: str
+    default_web_server: str
+    default_dev_server: str
     config_vars: tuple[ConfigVar, ...] = ()
+    # What the layer asks Bundler or pip for, whatever the add-ons.
+    packages: tuple[Package, ...] = ()
+    # The file that lists `packages`, and the line that pulls it into the app's own file.
+    dependency_file: str = ""
+    python: bool = False
+
+    @property
+    def gitignore_partial(self) -> str:
+        """includes/gitignore/<this>.gitignore: one for Rails, one for the Python stacks."""
+        return "python" if self.python else self.key
 
 
 # --------------------------------------------------------------------------- registry
@@ -131,6 +151,30 @@ RAILS_CONFIG_VARS = (
               local=False),
 )
 
+PYTHON_CONFIG_VARS = (
+    ConfigVar(
+        "SECRET_KEY",
+        "Signs sessions, cookies and tokens. One random value per app; production "
+        "refuses to boot without it.",
+        "generate-a-long-random-value",
+        source="bin/heroku-setup (random, one per app)",
+        secret=True,
+    ),
+    ConfigVar(
+        "APP_STAGE",
+        "Which stage this deploy is: production, staging, review or development. Debug "
+        "mode and guards such as the sanitize task read it; unset counts as production.",
+        "development",
+        source="bin/heroku-setup",
+    ),
+    ConfigVar("ALLOWED_HOSTS", "Host names the app answers, comma-separated; a leading dot "
+              "allows subdomains.", "localhost,127.0.0.1", heroku_value=".herokuapp.com"),
+    ConfigVar("WEB_CONCURRENCY", "Gunicorn worker processes per dyno.", "2",
+              heroku_value="2"),
+    ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
+              "honcho sets it in development.", "5000", source="Heroku", local=False),
+)
+
 STACKS: dict[str, Stack] = {
     "rails": Stack(
         key="rails",
@@ -141,30 +185,49 @@ STACKS: dict[str, Stack] = {
         secret_var="SECRET_KEY_BASE",
         framework_env_var="RAILS_ENV",
         release="bin/rails db:migrate",
+        release_needs_database=True,
         buildpack="heroku/ruby",
+        default_web_server="puma",
+        default_dev_server="puma",
         config_vars=RAILS_CONFIG_VARS,
+        dependency_file="Gemfile.deploy",
     ),
     "django": Stack(
         key="django",
         label="Django",
-        available=False,
+        available=True,
         process_manager="honcho",
         process_manager_install="pip install honcho",
         secret_var="SECRET_KEY",
-        framework_env_var="DJANGO_SETTINGS_MODULE",
+        framework_env_var="DJANGO_ENV",
         release="python manage.py migrate --noinput",
+        release_needs_database=False,
         buildpack="heroku/python",
+        default_web_server="gunicorn",
+        default_dev_server="runserver",
+        config_vars=PYTHON_CONFIG_VARS,
+        packages=(Package("Django", ">=4.2,<6"), Package("dj-database-url", ">=2.1"),
+                  Package("whitenoise", ">=6.5")),
+        dependency_file="requirements-deploy.txt",
+        python=True,
     ),
     "flask": Stack(
         key="flask",
         label="Flask",
-        available=False,
+        available=True,
         process_manager="honcho",
         process_manager_install="pip install honcho",
         secret_var="SECRET_KEY",
         framework_env_var="FLASK_ENV",
         release="",
+        release_needs_database=False,
         buildpack="heroku/python",
+        default_web_server="gunicorn",
+        default_dev_server="flask",
+        config_vars=PYTHON_CONFIG_VARS,
+        packages=(Package("Flask", ">=3.1"),),
+        dependency_file="requirements-deploy.txt",
+        python=True,
     ),
 }
 
@@ -172,18 +235,27 @@ WEB_SERVERS: dict[str, WebServer] = {
     "puma": WebServer(
         key="puma",
         label="Puma (threads and workers)",
-        stack="rails",
-        command="bundle exec puma -C config/puma.rb",
+        stacks=("rails",),
+        command={"rails": "bundle exec puma -C config/puma.rb"},
         config_file="config/puma.rb",
-        gem=Gem("puma", ">= 5.0"),
+        package=Package("puma", ">= 5.0"),
     ),
     "unicorn": WebServer(
         key="unicorn",
         label="Unicorn (processes only)",
-        stack="rails",
-        command="bundle exec unicorn -p $PORT -c ./config/unicorn.rb",
+        stacks=("rails",),
+        command={"rails": "bundle exec unicorn -p $PORT -c ./config/unicorn.rb"},
         config_file="config/unicorn.rb",
-        gem=Gem("unicorn", ">= 5.0"),
+        package=Package("unicorn", ">= 5.0"),
+    ),
+    "gunicorn": WebServer(
+        key="gunicorn",
+        label="Gunicorn",
+        stacks=("django", "flask"),
+        command={"django": "gunicorn {module}.wsgi --config gunicorn.conf.py",
+                 "flask": "gunicorn '{module}:create_app()' --config gunicorn.conf.py"},
+        config_file="gunicorn.conf.py",
+        package=Package("gunicorn", ">=22"),
     ),
 }
 
@@ -191,15 +263,27 @@ DEV_SERVERS: dict[str, DevServer] = {
     "puma": DevServer(
         key="puma",
         label="Puma via bin/rails server",
-        stack="rails",
+        stacks=("rails",),
         command="bin/rails server -p $PORT",
     ),
     "thin": DevServer(
         key="thin",
         label="Thin",
-        stack="rails",
+        stacks=("rails",),
         command="bundle exec thin start -p $PORT",
-        gem=Gem("thin", ">= 1.7", group="development"),
+        package=Package("thin", ">= 1.7", group="development"),
+    ),
+    "runserver": DevServer(
+        key="runserver",
+        label="Django's runserver",
+        stacks=("django",),
+        command="python manage.py runserver 127.0.0.1:$PORT",
+    ),
+    "flask": DevServer(
+        key="flask",
+        label="flask run --debug",
+        stacks=("flask",),
+        command="flask --app {module} run --debug --port $PORT",
     ),
 }
 
@@ -214,7 +298,9 @@ ADDONS: dict[str, Addon] = {
                       "postgres://USER:PASSWORD@localhost:5432/DATABASE",
                       source="heroku-postgresql add-on", local=False),
         ),
-        gems={"rails": (Gem("pg", ">= 1.1"),)},
+        packages={"rails": (Package("pg", ">= 1.1"),),
+                  "django": (Package("psycopg[binary]", ">=3.1"),),
+                  "flask": (Package("psycopg[binary]", ">=3.1"),)},
         docs="https://devcenter.heroku.com/articles/heroku-postgresql",
     ),
     "newrelic": Addon(
@@ -230,7 +316,11 @@ ADDONS: dict[str, Addon] = {
             ConfigVar("NEW_RELIC_LOG", "Where the agent logs; stdout on Heroku.",
                       "stdout", heroku_value="stdout"),
         ),
-        gems={"rails": (Gem("newrelic_rpm", ">= 9.0"),)},
+        packages={"rails": (Package("newrelic_rpm", ">= 9.0"),),
+                  "django": (Package("newrelic", ">=9"),),
+                  "flask": (Package("newrelic", ">=9"),)},
+        web_wrapper={"django": "newrelic-admin run-program",
+                     "flask": "newrelic-admin run-program"},
         docs="https://devcenter.heroku.com/articles/newrelic",
     ),
     "papertrail": Addon(
@@ -253,7 +343,9 @@ ADDONS: dict[str, Addon] = {
                       "on Heroku.", "redis://localhost:6379/0",
                       source="heroku-redis add-on"),
         ),
-        gems={"rails": (Gem("redis", ">= 4.0"),)},
+        packages={"rails": (Package("redis", ">= 4.0"),),
+                  "django": (Package("redis", ">=5"),),
+                  "flask": (Package("redis", ">=5"),)},
         docs="https://devcenter.heroku.com/articles/heroku-redis",
     ),
     "scheduler": Addon(
@@ -363,13 +455,14 @@ class Plan:
     """Everything the rendered files need, derived once from the answers."""
 
     stack: Stack
-    web_server: WebServer | None
-    dev_server: DevServer | None
+    web_server: WebServer
+    dev_server: DevServer
     addons: tuple[Addon, ...]
     project_name: str
     production_app: str
     staging_app: str
     backup_schedule: str
+    module: str = ""  # the Python package of a django or flask app
 
     @property
     def has_postgres(self) -> bool:
@@ -381,23 +474,31 @@ class Plan:
         return self.backup_schedule if self.has_postgres else ""
 
     @property
+    def web_command(self) -> str:
+        command = self.web_server.command[self.stack.key].format(module=self.module)
+        wrappers = [a.web_wrapper[self.stack.key] for a in self.addons
+                    if self.stack.key in a.web_wrapper]
+        return " ".join([*wrappers, command])
+
+    @property
     def procfile(self) -> list[tuple[str, str]]:
-        lines = [("web", self.web_server.command)] if self.web_server else []
-        if self.has_postgres and self.stack.release:
+        lines = [("web", self.web_command)]
+        if self.stack.release and (self.has_postgres or not self.stack.release_needs_database):
             lines.append(("release", self.stack.release))
         return lines
 
     @property
     def procfile_dev(self) -> list[tuple[str, str]]:
-        return [("web", self.dev_server.command)] if self.dev_server else []
+        return [("web", self.dev_server.command.format(module=self.module))]
 
     @property
-    def gems(self) -> list[Gem]:
-        gems = [g for g in (self.web_server and self.web_server.gem,
-                            self.dev_server and self.dev_server.gem) if g]
+    def packages(self) -> list[Package]:
+        """What Gemfile.deploy or requirements-deploy.txt asks for, in a stable order."""
+        packages = [*self.stack.packages,
+                    *(p for p in (self.web_server.package, self.dev_server.package) if p)]
         for addon in self.addons:
-            gems.extend(addon.gems.get(self.stack.key, ()))
-        return gems
+            packages.extend(addon.packages.get(self.stack.key, ()))
+        return packages
 
     @property
     def config_vars(self) -> list[ConfigVar]:
@@ -440,21 +541,37 @@ class Plan:
         }
 
 
+def _for_stack(choices: Mapping[str, Any], answer: Any, stack: Stack, default: str):
+    """The answer's entry when it belongs to this stack, else the stack's default: the
+    server questions are only asked for rails, and their defaults are rails servers."""
+    entry = choices.get(str(answer))
+    return entry if entry and stack.key in entry.stacks else choices[default]
+
+
+def python_module_error(name: Any) -> str:
+    name = "" if name is None else str(name)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,39}", name) or keyword.iskeyword(name):
+        return (f"Python package must be a lowercase Python name of letters, digits and "
+                f"underscores, not starting with a digit; got {name!r}.")
+    return ""
+
+
 def build_plan(answers: Mapping[str, Any]) -> Plan:
     stack = STACKS[answers["stack"]]
-    web = WEB_SERVERS.get(answers.get("web_server", ""))
-    dev = DEV_SERVERS.get(answers.get("dev_server", ""))
     chosen = set(answers.get("addons") or ())
     return Plan(
         stack=stack,
-        web_server=web if web and web.stack == stack.key else None,
-        dev_server=dev if dev and dev.stack == stack.key else None,
+        web_server=_for_stack(WEB_SERVERS, answers.get("web_server"), stack,
+                              stack.default_web_server),
+        dev_server=_for_stack(DEV_SERVERS, answers.get("dev_server"), stack,
+                              stack.default_dev_server),
         # Registry order, not answer order: the same answers always give the same files.
         addons=tuple(a for key, a in ADDONS.items() if key in chosen),
         project_name=str(answers.get("project_name", "")),
         production_app=str(answers.get("production_app", "")),
         staging_app=str(answers.get("staging_app", "")),
         backup_schedule=str(answers.get("backup_schedule") or ""),
+        module=str(answers.get("python_module") or "") if stack.python else "",
     )
 
 

@@ -35,7 +35,11 @@ BAD_ANSWERS = [
     ("schedule-quote", {"backup_schedule": "02:00 UTC'; heroku apps:destroy"}, "Backup schedule"),
     ("unknown-addon", {"addons": ["heroku-postgresql", "mongolab"]}, "'mongolab' is not in"),
     ("unknown-region", {"heroku_region": "mars"}, "'mars' is not in"),
-    ("unbuilt-stack", {"stack": "django"}, "The Django stack is not built yet"),
+    ("unknown-stack", {"stack": "laravel"}, "'laravel' is not in"),
+    ("python-module-dash", {"stack": "django", "python_module": "my-shop"},
+     "Python package must be a lowercase Python name"),
+    ("python-module-keyword", {"stack": "flask", "python_module": "class"},
+     "Python package must be"),
     ("unknown-web-server", {"web_server": "webrick"}, "'webrick' is not in"),
 ]
 

@@ -61,7 +61,7 @@ def test_plan_for_default_rails_answers():
     assert plan.procfile_dev == [("web", "bundle exec thin start -p $PORT")]
     # Registry order, whatever order the answers came in.
     assert [a.key for a in plan.addons] == ["heroku-postgresql", "newrelic"]
-    assert [g.name for g in plan.gems] == ["puma", "thin", "pg", "newrelic_rpm"]
+    assert [p.name for p in plan.packages] == ["puma", "thin", "pg", "newrelic_rpm"]
     assert plan.config_values("staging")["APP_STAGE"] == "staging"
     assert plan.config_values("production")["NEW_RELIC_APP_NAME"] == "shop"
     assert plan.config_values("staging")["NEW_RELIC_APP_NAME"] == "shop-staging"
