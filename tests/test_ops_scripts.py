@@ -485,3 +485,14 @@ def test_mirror_db_turns_maintenance_off_even_when_a_step_fails(heroku, failing)
     assert "the mirror stopped on a failed step" in result.stderr
     if failing == "pg:backups:restore":
         assert "run" not in commands
+
+
+@pytest.mark.parametrize("combo", MATRIX)
+def test_deploy_guide_documents_each_script_with_an_example(generated, combo):
+    app = generated[combo]
+    guide = (app / "DEPLOY.md").read_text()
+    for script in SCRIPTS:
+        documented = f"### bin/{script}" in guide
+        assert documented == (app / "bin" / script).exists(), (combo, script)
+        if documented:
+            assert re.search(rf"^bin/{script}\b", guide, re.M), (combo, script)
