@@ -92,3 +92,64 @@ def test_update_without_changes_leaves_git_status_clean(template_repo, tmp_path)
     commit_all(app, "deploy layer")
     run_update(str(app), defaults=True, overwrite=True, unsafe=True, quiet=True)
     assert git(app, "status", "--porcelain").stdout == ""
+
+
+# Pairs of answer sets (A, B): copy with A, commit, update with B. B names every answer
+# A changed, so a fresh copy with B has the same answers.
+ANSWER_PAIRS = [
+    ("rails-puma-to-unicorn-thin-all-addons", {},
+     {"web_server": "unicorn", "dev_server": "thin",
+      "addons": ["heroku-postgresql", "newrelic", "papertrail", "heroku-redis", "scheduler"]}),
+    ("rails-addons-removed-pipeline-off",
+     {"addons": ["heroku-postgresql", "newrelic", "papertrail", "heroku-redis"]},
+     {"addons": ["newrelic"], "pipeline": False}),
+    ("rails-staging-renamed", {"staging_app": "shop-stage"},
+     {"staging_app": "shop-qa", "production_app": "shop-live", "heroku_region": "eu"}),
+    ("django-newrelic-dropped-backups-off", {"stack": "django"},
+     {"stack": "django", "addons": ["heroku-postgresql"], "backup_schedule": ""}),
+    ("flask-gains-redis-and-review-apps", {"stack": "flask", "addons": []},
+     {"stack": "flask", "addons": ["heroku-redis"], "review_apps": True}),
+    ("rails-to-django", {}, {"stack": "django", "heroku_team": "acme"}),
+]
+
+
+def rendered_tree(app: Path, app_owned: set[str]) -> dict[str, str]:
+    tree = {}
+    for path in sorted(app.rglob("*")):
+        rel = path.relative_to(app).as_posix()
+        if not path.is_file() or rel.startswith(".git/") or rel in app_owned:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if rel == ".copier-answers.yml":
+            text = "\n".join(l for l in text.splitlines() if not l.startswith("_commit:"))
+        tree[rel] = text
+    return tree
+
+
+def app_owned_files(app: Path) -> set[str]:
+    """.env, the sanitize rules and the starter app: whatever _skip_if_exists names."""
+    import yaml
+
+    module = yaml.safe_load((app / ".copier-answers.yml").read_text()).get(
+        "python_module", "")
+    patterns = yaml.safe_load((ROOT / "copier.yml").read_text())["_skip_if_exists"]
+    return {p.replace("{{ python_module }}", module) for p in patterns}
+
+
+@pytest.mark.parametrize("before,after", [(a, b) for _, a, b in ANSWER_PAIRS],
+                         ids=[i for i, _, _ in ANSWER_PAIRS])
+def test_update_with_new_answers_equals_a_fresh_copy(template_repo, tmp_path, before, after):
+    project = {"project_name": "Shop"}
+    app = generate(tmp_path / "shop", {**project, **before}, src=template_repo,
+                   vcs_ref="v1.0.0")
+    git(app, "init", "-q")
+    commit_all(app, "copied with A")
+    run_update(str(app), data=after, defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    fresh = generate(tmp_path / "fresh" / "shop", {**project, **after}, src=template_repo,
+                     vcs_ref="v1.0.0")
+    owned = app_owned_files(fresh) | app_owned_files(app)
+    updated_tree, fresh_tree = rendered_tree(app, owned), rendered_tree(fresh, owned)
+    assert sorted(updated_tree) == sorted(fresh_tree)
+    for rel, text in fresh_tree.items():
+        assert updated_tree[rel] == text, f"{rel} differs from a fresh copy"
