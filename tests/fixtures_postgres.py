@@ -17,6 +17,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -70,26 +71,30 @@ def _psycopg():
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """Start PostgreSQL on 127.0.0.1 and a free port; yield its admin URL; stop it."""
     bindir = _bindir()
     psycopg = _psycopg()
     prefix = _as_server_user()
-    base = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's tmp dir: that one is private to root, the server user can't enter.
+    base = Path(tempfile.mkdtemp(prefix="copier-heroku-pg-"))
     data = base / "data"
     if prefix:
         entry = pwd.getpwnam("postgres")
         os.chown(base, entry.pw_uid, entry.pw_gid)
-    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                    "-A", "trust", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"],
-                   check=True, capture_output=True, text=True)
+    init = subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+                           "-A", "trust", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"],
+                          capture_output=True, text=True, check=False)
+    if init.returncode:
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"initdb failed: {init.stdout}{init.stderr}")
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} "
                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     log = base / "server.log"
     start = subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
                             "-l", str(log), "-w", "-t", "60", "start"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     if start.returncode:
         raise RuntimeError(f"PostgreSQL did not start: {start.stderr}\n"
                            f"{log.read_text() if log.exists() else ''}")
@@ -107,7 +112,8 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                        "-w", "stop"], capture_output=True, text=True)
+                        "-w", "stop"], capture_output=True, text=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def create_database(server_url: str, name: str | None = None) -> str:

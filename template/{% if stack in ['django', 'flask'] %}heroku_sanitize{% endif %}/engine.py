@@ -49,8 +49,9 @@ SELECT n.nspname, c.relname, a.attname, a.attnotnull,
        EXISTS (SELECT 1 FROM pg_index i
                WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY (i.indkey))
          AS is_unique,
-       coalesce((SELECT array_position(i.indkey::int2[], a.attnum) FROM pg_index i
-                 WHERE i.indrelid = c.oid AND i.indisprimary), 0) AS pk_position
+       coalesce((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k (attnum, ord)
+                 WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum), 0)
+         AS pk_position
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
