@@ -286,7 +286,8 @@ def test_setup_twice_creates_nothing_the_second_time(heroku):
 
 
 def test_setup_adopts_existing_apps_and_keeps_their_values(heroku):
-    heroku.seed({STAGING: {"config": {"WEB_CONCURRENCY": "4", "SECRET_KEY_BASE": "kept"}},
+    heroku.seed({STAGING: {"config": {"WEB_CONCURRENCY": "4", "SECRET_KEY_BASE": "kept"},
+                           "region": "eu"},
                  PRODUCTION: {"config": {"APP_STAGE": "staging"}}})
     result = heroku.run("heroku-setup")
     assert result.returncode == 0, result.stderr
@@ -295,6 +296,7 @@ def test_setup_adopts_existing_apps_and_keeps_their_values(heroku):
     assert world["apps"][STAGING]["config"]["WEB_CONCURRENCY"] == "4"
     assert world["apps"][STAGING]["config"]["SECRET_KEY_BASE"] == "kept"
     assert "WEB_CONCURRENCY is 4, the template says 2; left as it is" in result.stderr
+    assert f"{STAGING} runs in region eu, not us" in result.stderr
     # APP_STAGE is what keeps staging-only tasks off production: it is always put right.
     assert world["apps"][PRODUCTION]["config"]["APP_STAGE"] == "production"
 
@@ -452,6 +454,17 @@ def test_mirror_db_needs_the_staging_app_confirmed(heroku):
     result = heroku.run("heroku-mirror-db")
     assert result.returncode == 1
     assert f"add --confirm {STAGING} to go ahead" in result.stderr
+    assert heroku.calls() == []
+
+
+def test_mirror_db_dry_run_prints_the_whole_sequence(heroku):
+    result = heroku.run("heroku-mirror-db", "--confirm", STAGING, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == f"+ heroku maintenance:on -a {STAGING}"
+    assert lines[-2:] == [f"+ heroku maintenance:off -a {STAGING}",
+                          "Dry run: nothing was run. Without --dry-run, bin/heroku-mirror-db "
+                          "runs the commands above."]
     assert heroku.calls() == []
 
 
