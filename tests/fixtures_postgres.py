@@ -6,12 +6,14 @@ Import explicitly where needed:
 
 `postgres_server` yields the server's admin URL (postgres user, 127.0.0.1, a free port);
 `database_url` is a fresh, empty database per test. `create_database(server_url)` makes
-another one when a test needs two. The server runs as the `postgres` OS user when the
+another one when a test needs two; `running_server()` is the same server outside pytest
+(bench/ uses it). The server runs as the `postgres` OS user when the
 tests run as root (initdb refuses root), with its data and socket in a temp directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -70,8 +72,12 @@ def _psycopg():
     return psycopg
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+# Tests need no durability; the benchmark passes durable=True to measure what servers do.
+FAST_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+@contextlib.contextmanager
+def running_server(durable: bool = False, settings: str = "") -> Iterator[str]:
     """Start PostgreSQL on 127.0.0.1 and a free port; yield its admin URL; stop it."""
     bindir = _bindir()
     psycopg = _psycopg()
@@ -90,7 +96,7 @@ def postgres_server() -> Iterator[str]:
         raise RuntimeError(f"initdb failed: {init.stdout}{init.stderr}")
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+               f"{'' if durable else FAST_SETTINGS} {settings}")
     log = base / "server.log"
     start = subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
                             "-l", str(log), "-w", "-t", "60", "start"],
@@ -114,6 +120,13 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
                         "-w", "stop"], capture_output=True, text=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The session's server: its admin URL."""
+    with running_server() as url:
+        yield url
 
 
 def create_database(server_url: str, name: str | None = None) -> str:

@@ -9,6 +9,7 @@ rake task with ActiveRecord.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -126,7 +127,8 @@ def python_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ruby_with_pg() -> str:
     ruby = require_tool("ruby")
-    probe = subprocess.run([ruby, "-e", 'require "pg"'], capture_output=True, text=True, check=False)
+    probe = subprocess.run([ruby, "-e", 'require "pg"'], capture_output=True, text=True,
+                           check=False)
     if probe.returncode:
         missing("the pg gem is not installed for ruby (apt install ruby-pg)")
     return ruby
@@ -333,6 +335,23 @@ def test_verification_fails_when_a_trigger_restores_originals(engine, awkward_db
     assert snapshot(awkward_db) == before
 
 
+def test_an_autocommit_connection_still_gets_one_transaction(awkward_db, tmp_path,
+                                                             python_path):
+    """Django hands its connection over in autocommit mode."""
+    sys.path.insert(0, str(python_path))
+    from heroku_sanitize import engine as py_engine
+
+    rules = {**RULES, "tables": {**RULES["tables"], "newsletter_signups": {
+        "where": "1 / 0 = 1", "columns": {"email": "email", "full_name": "blank"}}}}
+    before = snapshot(awkward_db)
+    with psycopg.connect(awkward_db, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            py_engine.run(conn, py_engine.load_rules(str(write_rules(tmp_path, rules))),
+                          env={"APP_STAGE": "test"}, out=io.StringIO())
+        assert conn.autocommit
+    assert snapshot(awkward_db) == before
+
+
 # --- refusals, before anything changes ---------------------------------------------------
 
 @pytest.mark.parametrize("env, reason", [
@@ -412,7 +431,9 @@ def test_a_rule_error_names_the_file_and_the_rule(engine, awkward_db, tmp_path, 
 def test_rake_db_sanitize_runs_through_the_active_record_connection(awkward_db, tmp_path,
                                                                     ruby_with_pg):
     rake = require_tool("rake")
-    if subprocess.run(["ruby", "-e", 'require "active_record"'], capture_output=True, check=False).returncode:
+    probe = subprocess.run(["ruby", "-e", 'require "active_record"'], capture_output=True,
+                           check=False)
+    if probe.returncode:
         missing("ActiveRecord is not installed for ruby (apt install ruby-activerecord)")
     app = tmp_path / "app"
     (app / "lib" / "tasks").mkdir(parents=True)

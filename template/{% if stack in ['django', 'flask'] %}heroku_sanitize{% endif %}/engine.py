@@ -178,7 +178,8 @@ def parse_rules(data: Any, path: str, env: dict[str, str] | None = None) -> Rule
                     raise fail(cat, "constant needs a value (use null for NULL)")
                 rule.columns.append(ColumnRule(column, "constant", _scalar_text(value)))
                 continue
-            if not isinstance(strategy, str) or strategy not in STRATEGIES or strategy == "constant":
+            named = isinstance(strategy, str) and strategy in STRATEGIES
+            if not named or strategy == "constant":
                 raise fail(cat, f"unknown strategy {strategy!r} (expected one of: "
                                 "email, name, phone, address, hash, null, blank, "
                                 "{constant: VALUE}, keep)")
@@ -465,15 +466,21 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
     out = out or sys.stdout
     allowed = guard(env)
     started = clock()
+    # Django hands over connections in autocommit; one transaction needs it off.
+    autocommit = getattr(connection, "autocommit", False)
+    if autocommit:
+        connection.autocommit = False
     try:
         plan = plan_for(connection, rules, allow_uncovered)
         if plan.uncovered:
-            print(f"sanitize: not covered, allowed: {', '.join(plan.uncovered)}", file=out, flush=True)
+            print(f"sanitize: not covered, allowed: {', '.join(plan.uncovered)}", file=out,
+                  flush=True)
         if dry_run:
             out.write(plan.sql())
             connection.rollback()
             return plan
-        print(f"sanitize: {allowed}; {len(plan.steps)} tables, one transaction", file=out, flush=True)
+        print(f"sanitize: {allowed}; {len(plan.steps)} tables, one transaction", file=out,
+              flush=True)
         cursor = connection.cursor()
         for step in plan.steps:
             began = clock()
@@ -495,6 +502,9 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
     except BaseException:
         connection.rollback()
         raise
+    finally:
+        if autocommit:
+            connection.autocommit = True
     print(f"sanitize: committed and verified in {clock() - started:.2f}s", file=out, flush=True)
     return plan
 
