@@ -9,6 +9,7 @@ already (commented out counts: that is the app's decision).
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,18 @@ def ensure_included(folder: Path, include: Include) -> str:
     return f"Added to {include.app_file}: {include.line}"
 
 
+def in_git_work_tree(folder: Path) -> bool:
+    result = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=folder,
+                            capture_output=True, text=True)
+    return result.returncode == 0 and result.stdout.strip() == "true"
+
+
 if __name__ == "__main__":
-    message = ensure_included(Path.cwd(), INCLUDES[sys.argv[1]])
+    stack, operation = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "copy")
+    # `copier update` also renders scratch copies of the old and new template versions
+    # outside any repository and runs tasks there: only the app itself is worth a word.
+    if operation == "update" and not in_git_work_tree(Path.cwd()):
+        sys.exit(0)
+    message = ensure_included(Path.cwd(), INCLUDES[stack])
     if message:
         print(message)

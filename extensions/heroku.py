@@ -54,6 +54,7 @@ class HerokuExtension(Extension):
         super().__init__(environment)
         environment.filters.update(
             slugify=registry.slugify,
+            app_slug_default=registry.app_slug_default,
             shell_quote=shell_quote,
             ruby_string=ruby_string,
             heroku_app_name_error=registry.heroku_app_name_error,

@@ -373,6 +373,12 @@ def slugify(text: str) -> str:
     return re.sub(r"^[0-9-]+", "", slug)[:30].rstrip("-")
 
 
+def app_slug_default(project_name: str) -> str:
+    """The suggested slug: the project name slugified, made long enough for Heroku."""
+    slug = slugify(project_name)
+    return slug if len(slug) >= 3 else f"{slug}-app".lstrip("-")
+
+
 def heroku_app_name_error(name: Any, what: str = "App name") -> str:
     name = "" if name is None else str(name)
     if not 3 <= len(name) <= 30 or not _APP_NAME.match(name) or "--" in name:

@@ -74,3 +74,10 @@ def test_no_backups_without_postgres():
                                 "addons": ["newrelic"], "backup_schedule": "02:00 UTC"})
     assert plan.backups_at == ""
     assert [name for name, _ in plan.procfile] == ["web"]
+
+
+@pytest.mark.parametrize("name,slug", [("My Shop", "my-shop"), ("cf", "cf-app"), ("x", "x-app"),
+                                       ("42", "app")])
+def test_the_suggested_slug_is_a_valid_heroku_name(name, slug):
+    assert registry.app_slug_default(name) == slug
+    assert registry.heroku_app_name_error(slug) == ""

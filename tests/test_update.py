@@ -153,3 +153,24 @@ def test_update_with_new_answers_equals_a_fresh_copy(template_repo, tmp_path, be
     assert sorted(updated_tree) == sorted(fresh_tree)
     for rel, text in fresh_tree.items():
         assert updated_tree[rel] == text, f"{rel} differs from a fresh copy"
+
+
+def test_a_real_conflict_shows_markers_and_the_update_says_so(template_repo, tmp_path, capfd):
+    app = generate(tmp_path / "shop", {"web_server": "unicorn"}, src=template_repo,
+                   vcs_ref="v1.0.0")
+    git(app, "init", "-q")
+    commit_all(app, "deploy layer")
+    procfile = (app / "Procfile").read_text().replace(
+        "./config/unicorn.rb", "./config/unicorn.rb -E production")
+    (app / "Procfile").write_text(procfile)
+    commit_all(app, "our unicorn flags")
+    release(template_repo, "v1.1.0")
+    capfd.readouterr()
+
+    run_update(str(app), data={"web_server": "puma"}, defaults=True, overwrite=True,
+               unsafe=True, quiet=True)
+
+    procfile = (app / "Procfile").read_text()
+    assert "<<<<<<< before updating" in procfile and ">>>>>>> after updating" in procfile
+    assert "-E production" in procfile and "bundle exec puma" in procfile
+    assert "copier update left conflicts in 1 file(s): Procfile." in capfd.readouterr().err
