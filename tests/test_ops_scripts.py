@@ -231,6 +231,10 @@ def test_setup_against_the_stand_in_then_again_changes_nothing(generated, manife
     assert world["apps"][STAGING]["config"]["APP_STAGE"] == "staging"
     assert world["apps"][PRODUCTION]["config"]["APP_STAGE"] == "production"
     assert bool(world["pipelines"]) == answers["pipeline"]
+    if answers["pipeline"]:
+        assert world["pipelines"]["demo-shop"]["apps"] == {STAGING: "staging",
+                                                           PRODUCTION: "production"}
+        assert world["pipelines"]["demo-shop"]["review_apps"] == answers["review_apps"]
     backups = "heroku-postgresql" in answers["addons"] and answers.get("backup_schedule")
     assert bool(world["apps"][PRODUCTION]["schedules"]) == bool(backups)
     assert world["apps"][STAGING]["schedules"] == []
