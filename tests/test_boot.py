@@ -1,0 +1,319 @@
+"""Every stack boots for real with the deploy layer applied, the way Heroku runs it.
+
+Rails: Debian's Rails 6.1 app from `rails new`, the template on top, `bundle install
+--local`; the Procfile.dev servers (puma, thin) and the production Procfile servers (puma,
+unicorn) each answer HTTP 200 from a route that queries a real PostgreSQL. Django and
+Flask: the generated app in a venv; honcho runs Procfile.dev and Procfile (gunicorn).
+Production boots run with the config vars bin/heroku-setup sets (read from the registry)
+and without `.env`, which is gitignored and so never reaches a dyno.
+
+Each boot runs in a network namespace of its own (tests/support/boot_probe.py), is stopped
+by its PID, and must leave no process behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from conftest import require_tool
+from fixtures_postgres import create_database, postgres_server  # noqa: F401
+from support.boot_apps import (
+    DATABASE_ROUTE,
+    PORT,
+    ROUTER_HEADERS,
+    boot,
+    boot_env,
+    build_python_app,
+    build_rails_app,
+    describe,
+    heroku_config,
+    make_venv,
+    new_secret,
+    rails,
+    stopped_cleanly,
+    venv_env,
+)
+
+pytestmark = pytest.mark.slow
+
+FOREMAN_STOPPED = 0  # foreman exits 0 once its processes stopped on TERM
+HONCHO_STOPPED = 143  # honcho exits 128 + SIGTERM
+# Heroku never sees .env (it is gitignored): production boots read no env file.
+NO_ENV_FILE = ["-e", "/dev/null"]
+
+# Two apps cover the four servers: each has one production and one development server.
+RAILS_VARIANTS = {"puma": "thin", "unicorn": "puma"}  # web_server: dev_server
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def pg_admin(request) -> str:
+    """The admin URL of the session's PostgreSQL server (fixtures_postgres)."""
+    return request.getfixturevalue("postgres_server")
+
+
+@pytest.fixture(scope="module")
+def rails_apps(tmp_path_factory):
+    """web_server -> app, built on first use; dev servers are found through RAILS_VARIANTS."""
+    require_tool("rails")
+    require_tool("foreman")
+    built = {}
+
+    def get(web_server: str):
+        if web_server not in built:
+            parent = tmp_path_factory.mktemp(f"rails-{web_server}")
+            built[web_server] = build_rails_app(parent, web_server=web_server,
+                                                dev_server=RAILS_VARIANTS[web_server])
+        return built[web_server]
+
+    return get
+
+
+def rails_app_with_dev_server(rails_apps, dev_server: str):
+    web_server = next(web for web, dev in RAILS_VARIANTS.items() if dev == dev_server)
+    return rails_apps(web_server)
+
+
+def rails_production_env(app, database_url: str, **values):
+    return boot_env(app.parent / "home", **{
+        **heroku_config("rails"), "APP_STAGE": "production", "SECRET_KEY_BASE": new_secret(),
+        "DATABASE_URL": database_url, **values})
+
+
+@pytest.fixture(scope="module")
+def python_apps(tmp_path_factory):
+    """(stack, with_newrelic) -> app, and one venv per stack holding what both apps need."""
+    built = {}
+    venvs = {}
+
+    def get(stack: str, newrelic: bool = False):
+        key = (stack, newrelic)
+        if key not in built:
+            for with_newrelic in (False, True):
+                addons = ["heroku-postgresql"] + (["newrelic"] if with_newrelic else [])
+                parent = tmp_path_factory.mktemp(f"{stack}-{'nr' if with_newrelic else 'plain'}")
+                built[(stack, with_newrelic)] = build_python_app(parent, stack=stack,
+                                                                 addons=addons)
+            venvs[stack] = make_venv(
+                tmp_path_factory.mktemp(f"venv-{stack}") / "venv",
+                [built[(stack, flag)] / "requirements.txt" for flag in (False, True)])
+        return built[key], venvs[stack]
+
+    return get
+
+
+def python_production_env(app, venv_dir, database_url: str, **values):
+    return venv_env(venv_dir, app.parent / "home", **{
+        **heroku_config("django"), "APP_STAGE": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": database_url, **values})
+
+
+# --------------------------------------------------------------------------- Rails
+
+@pytest.mark.parametrize("dev_server", ["puma", "thin"])
+def test_rails_bin_dev_server_answers_from_postgres(rails_apps, pg_admin, dev_server):
+    app = rails_app_with_dev_server(rails_apps, dev_server)
+    assert dev_server in (app / "Procfile.dev").read_text().replace("bin/rails server", "puma")
+    database_url = create_database(pg_admin)
+    # foreman loads .env (the development secret, APP_STAGE=development) as bin/dev does.
+    env = boot_env(app.parent / "home", DATABASE_URL=database_url)
+    migrate = rails(app, env, "db:migrate")
+    assert migrate.returncode == 0, migrate.stderr
+
+    report = boot(app, ["foreman", "start", "-f", "Procfile.dev", "-p", str(PORT)], env,
+                  path=DATABASE_ROUTE, database_url=database_url)
+
+    assert report["status"] == 200, describe(report)
+    assert report["body"] == database_url.rsplit("/", 1)[1]
+    assert not stopped_cleanly(report, FOREMAN_STOPPED), stopped_cleanly(report, FOREMAN_STOPPED)
+
+
+@pytest.mark.parametrize("web_server", ["puma", "unicorn"])
+def test_rails_production_web_answers_from_postgres_after_the_release_phase(
+        rails_apps, pg_admin, web_server):
+    app = rails_apps(web_server)
+    procfile = dict(line.split(": ", 1) for line in (app / "Procfile").read_text().splitlines())
+    assert f"bundle exec {web_server}" in procfile["web"]
+    assert procfile["release"] == "bin/rails db:migrate"
+    database_url = create_database(pg_admin)
+    env = rails_production_env(app, database_url)
+
+    # Heroku runs the release command before it starts the new web dynos.
+    release = rails(app, env, "db:migrate")
+    assert release.returncode == 0, release.stderr
+    report = boot(app, ["foreman", "start", "web", *NO_ENV_FILE, "-p", str(PORT)], env,
+                  path=DATABASE_ROUTE, headers=ROUTER_HEADERS, database_url=database_url)
+
+    assert report["status"] == 200, describe(report)
+    assert report["body"] == database_url.rsplit("/", 1)[1]
+    assert not stopped_cleanly(report, FOREMAN_STOPPED), stopped_cleanly(report, FOREMAN_STOPPED)
+
+
+def test_rails_production_refuses_to_boot_without_secret_key_base(rails_apps, pg_admin):
+    app = rails_apps("puma")
+    database_url = create_database(pg_admin)
+    env = rails_production_env(app, database_url, SECRET_KEY_BASE=None)
+
+    report = boot(app, ["foreman", "start", "web", *NO_ENV_FILE, "-p", str(PORT)], env,
+                  path=DATABASE_ROUTE, headers=ROUTER_HEADERS, database_url=database_url)
+
+    assert report["status"] is None, describe(report)
+    assert report["exited_by_itself"], describe(report)
+    assert "SECRET_KEY_BASE is not set, so production refuses to boot" in report["output"]
+    assert not report["left_running"]
+
+
+def test_rails_release_phase_creates_the_tables_of_the_app_migrations(
+        rails_apps, pg_admin):
+    import psycopg
+
+    app = rails_apps("puma")
+    database_url = create_database(pg_admin)
+    release = rails(app, rails_production_env(app, database_url), "db:migrate")
+
+    assert release.returncode == 0, release.stderr
+    with psycopg.connect(database_url) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+        columns = {row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")}
+    assert versions == ["20240101000000"]
+    assert {"email", "name"} <= columns
+
+
+def test_rails_db_sanitize_scrubs_a_staging_copy_of_production(rails_apps, pg_admin):
+    import psycopg
+
+    app = rails_apps("puma")
+    database_url = create_database(pg_admin)
+    # Staging runs the production environment; only APP_STAGE tells it apart.
+    env = rails_production_env(app, database_url, APP_STAGE="staging")
+    assert rails(app, env, "db:migrate").returncode == 0
+    with psycopg.connect(database_url) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users (email, name, created_at, updated_at) VALUES "
+            "('ada@real-customer.example', 'Ada Lovelace', now(), now()) RETURNING id"
+        ).fetchone()[0]
+    rules = app.parent / "sanitize.yml"
+    rules.write_text("tables:\n  users:\n    columns:\n      email: email\n      name: name\n"
+                     "truncate: []\n")
+
+    done = rails(app, {**env, "SANITIZE_RULES": str(rules)}, "db:sanitize")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT email, name FROM users WHERE id = %s", (user_id,)).fetchone()
+    assert row == (f"user{user_id}@example.invalid", f"User {user_id}")
+
+
+# --------------------------------------------------------------------------- Django, Flask
+
+@pytest.mark.parametrize("stack", ["django", "flask"])
+def test_python_bin_dev_server_answers_health(python_apps, stack):
+    app, venv_dir = python_apps(stack)
+    # honcho loads .env (the development secret, APP_STAGE=development) as bin/dev does.
+    env = venv_env(venv_dir, app.parent / "home")
+
+    report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "-f", "Procfile.dev",
+                        "-p", str(PORT)], env, path="/health")
+
+    assert report["status"] == 200, describe(report)
+    assert '"ok"' in report["body"]
+    assert not stopped_cleanly(report, HONCHO_STOPPED), stopped_cleanly(report, HONCHO_STOPPED)
+
+
+@pytest.mark.parametrize("stack,newrelic", [("django", False), ("flask", False),
+                                            ("django", True), ("flask", True)],
+                         ids=["django", "flask", "django-newrelic", "flask-newrelic"])
+def test_python_production_gunicorn_answers_health_behind_the_router(
+        python_apps, pg_admin, stack, newrelic):
+    app, venv_dir = python_apps(stack, newrelic)
+    web = dict(line.split(": ", 1) for line in (app / "Procfile").read_text().splitlines())["web"]
+    assert web.startswith("newrelic-admin run-program gunicorn " if newrelic else "gunicorn ")
+    database_url = create_database(pg_admin)
+    # No NEW_RELIC_LICENSE_KEY: the agent must not stop the app from booting without it.
+    env = python_production_env(app, venv_dir, database_url)
+
+    report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
+                        "-p", str(PORT)], env, path="/health", headers=ROUTER_HEADERS,
+                  database_url=database_url)
+
+    assert report["status"] == 200, describe(report)
+    assert report["headers"].get("Server") == "gunicorn"
+    assert not stopped_cleanly(report, HONCHO_STOPPED), stopped_cleanly(report, HONCHO_STOPPED)
+
+
+@pytest.mark.parametrize("stack", ["django", "flask"])
+def test_python_production_answers_400_to_a_host_outside_allowed_hosts(
+        python_apps, pg_admin, stack):
+    app, venv_dir = python_apps(stack)
+    env = python_production_env(app, venv_dir, create_database(pg_admin))
+
+    report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
+                        "-p", str(PORT)], env, path="/health", expect_status=400,
+                  headers={**ROUTER_HEADERS, "Host": "demo-shop.attacker.example"})
+
+    assert report["status"] == 400, describe(report)
+    assert not stopped_cleanly(report, HONCHO_STOPPED), stopped_cleanly(report, HONCHO_STOPPED)
+
+
+def test_django_production_redirects_plain_http_to_https(python_apps, pg_admin):
+    app, venv_dir = python_apps("django")
+    env = python_production_env(app, venv_dir, create_database(pg_admin))
+    plain = {**ROUTER_HEADERS, "X-Forwarded-Proto": "http"}
+
+    report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
+                        "-p", str(PORT)], env, path="/health", expect_status=301,
+                  headers=plain)
+
+    assert report["status"] == 301, describe(report)
+    assert report["headers"]["Location"] == f"https://{ROUTER_HEADERS['Host']}/health"
+
+
+@pytest.mark.parametrize("stack", ["django", "flask"])
+def test_python_production_refuses_to_boot_without_secret_key(python_apps, pg_admin,
+                                                              stack):
+    app, venv_dir = python_apps(stack)
+    env = python_production_env(app, venv_dir, create_database(pg_admin),
+                                SECRET_KEY=None)
+
+    report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
+                        "-p", str(PORT)], env, path="/health", headers=ROUTER_HEADERS)
+
+    assert report["status"] is None, describe(report)
+    assert report["exited_by_itself"], describe(report)
+    assert "SECRET_KEY is not set, so production refuses to boot" in report["output"]
+    assert not report["left_running"]
+
+
+def test_django_check_deploy_passes_under_production_settings(python_apps, pg_admin):
+    import subprocess
+
+    app, venv_dir = python_apps("django")
+    env = python_production_env(app, venv_dir, create_database(pg_admin))
+
+    done = subprocess.run(["python", "manage.py", "check", "--deploy", "--fail-level",
+                           "WARNING"], cwd=app, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_django_release_command_migrates_a_real_postgres(python_apps, pg_admin):
+    import subprocess
+
+    import psycopg
+
+    app, venv_dir = python_apps("django")
+    procfile = dict(line.split(": ", 1) for line in (app / "Procfile").read_text().splitlines())
+    database_url = create_database(pg_admin)
+    env = python_production_env(app, venv_dir, database_url)
+
+    done = subprocess.run(procfile["release"], shell=True, cwd=app, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    with psycopg.connect(database_url) as conn:
+        applied = {row[0] for row in conn.execute("SELECT app FROM django_migrations")}
+    assert {"auth", "contenttypes", "sessions"} <= applied
