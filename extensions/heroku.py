@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import secrets
 import shlex
 import sys
@@ -44,6 +45,20 @@ def ruby_string(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False).replace("#", "\\#")
 
 
+def remembered_answers(answers: Any) -> dict:
+    """The answers file's content, with a local template path made absolute.
+
+    Copier records the template path as typed, relative to where `copier copy` ran, but
+    `copier update` runs inside the app and would look for it relative to there instead.
+    """
+    answers = dict(answers)
+    src = str(answers.get("_src_path", ""))
+    is_url = "://" in src or src.startswith(("gh:", "gl:", "git@"))
+    if src and not is_url and not os.path.isabs(src) and os.path.exists(src):
+        answers["_src_path"] = os.path.abspath(src)
+    return answers
+
+
 def random_secret(nbytes: int = 64) -> str:
     """A development secret for the gitignored .env, from the OS CSPRNG."""
     return secrets.token_hex(nbytes)
@@ -64,6 +79,7 @@ class HerokuExtension(Extension):
             stack_error=registry.stack_error,
             python_module_error=registry.python_module_error,
             addons_error=registry.addons_error,
+            remembered_answers=remembered_answers,
             pretty_json=lambda value, indent=2: json.dumps(value, indent=indent, ensure_ascii=False),
         )
         environment.globals.update(

@@ -82,6 +82,43 @@ def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
                           capture_output=True, env=env)
 
 
+TEMPLATE_PARTS = ("copier.yml", "template", "extensions", "includes")
+
+
+def snapshot_template(dst: Path) -> Path:
+    """The working tree's template (uncommitted edits included) as a repository of its own."""
+    dst.mkdir()
+    for part in TEMPLATE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / part)
+    git(dst, "init", "-q")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-qm", "template")
+    return dst
+
+
+def release(template: Path, tag: str) -> None:
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", f"release {tag}", "--allow-empty")
+    git(template, "tag", tag)
+
+
+def commit_all(app: Path, message: str) -> None:
+    git(app, "add", "-A")
+    git(app, "commit", "-qm", message)
+
+
+@pytest.fixture
+def template_repo(tmp_path) -> Path:
+    """The template as a repository of its own, released as v1.0.0."""
+    repo = snapshot_template(tmp_path / "template")
+    release(repo, "v1.0.0")
+    return repo
+
+
 @pytest.fixture(scope="session")
 def default_app(tmp_path_factory) -> Path:
     """One app generated with the default answers, shared by read-only tests."""

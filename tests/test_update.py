@@ -7,49 +7,12 @@ updated with a changed answer.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from copier import run_update
 
-from conftest import ROOT, generate, git
-
-TEMPLATE_PARTS = ("copier.yml", "template", "extensions", "includes")
-
-
-def snapshot_template(dst: Path) -> Path:
-    """The working tree's template (uncommitted edits included) as a repository of its own."""
-    dst.mkdir()
-    for part in TEMPLATE_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst / part)
-    git(dst, "init", "-q")
-    git(dst, "add", "-A")
-    git(dst, "commit", "-qm", "template")
-    return dst
-
-
-def release(template: Path, tag: str) -> None:
-    git(template, "add", "-A")
-    git(template, "commit", "-qm", f"release {tag}", "--allow-empty")
-    git(template, "tag", tag)
-
-
-@pytest.fixture
-def template_repo(tmp_path) -> Path:
-    repo = snapshot_template(tmp_path / "template")
-    release(repo, "v1.0.0")
-    return repo
-
-
-def commit_all(app: Path, message: str) -> None:
-    git(app, "add", "-A")
-    git(app, "commit", "-qm", message)
-
+from conftest import ROOT, commit_all, generate, git, release
 
 def test_update_keeps_edits_and_follows_a_changed_answer(template_repo, tmp_path):
     app = generate(tmp_path / "shop", {"web_server": "unicorn"}, src=template_repo,
