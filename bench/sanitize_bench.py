@@ -9,6 +9,7 @@ Times, on the same freshly built table each time:
   ruby    the Ruby engine (lib/heroku_sanitize.rb as a command, Ruby start-up included);
   loop    a row-by-row UPDATE loop in autocommit, the usual hand-written task, run on a
           sample of --loop-rows rows and extrapolated per row to the whole table.
+The median of --rounds runs counts (a shared disk makes single runs noisy).
 Targets: engine <= 1.25 x floor, engine >= 30 x faster than the loop.
 
 Without --database-url it starts its own PostgreSQL 15 with default durability settings
@@ -21,6 +22,7 @@ import argparse
 import contextlib
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,7 +148,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--loop-rows", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=2, help="best of N for each set-based run")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="runs of each set-based variant; the median counts")
     parser.add_argument("--database-url", help="an existing server's admin URL (a database "
                                                "sanitize_bench is created on it)")
     parser.add_argument("--no-ruby", action="store_true")
@@ -171,9 +174,11 @@ def main() -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             prepare_source(conn, args.rows)
         engines = ["floor", "python"] + ([] if args.no_ruby else ["ruby"])
-        best: dict[str, float] = {}
+        times: dict[str, list[float]] = {name: [] for name in engines}
         for round_ in range(1, args.rounds + 1):
-            for name in engines:
+            # Rotate the order, so no variant always runs right after the same neighbour.
+            shift = (round_ - 1) % len(engines)
+            for name in engines[shift:] + engines[:shift]:
                 with psycopg.connect(url, autocommit=True) as conn:
                     build(conn, args.rows)
                 print(f"round {round_}: {name}", flush=True)
@@ -181,14 +186,17 @@ def main() -> int:
                            "python": lambda: run_python(url, rules_path),
                            "ruby": lambda: run_ruby(url, rules_path)}[name]()
                 print(f"    {seconds:.2f}s", flush=True)
-                best[name] = min(best.get(name, seconds), seconds)
+                times[name].append(seconds)
 
         with psycopg.connect(url, autocommit=True) as conn:
             build(conn, args.rows)
         per_row = run_loop(url, args.loop_rows)
         loop = per_row * args.rows
 
-    print(f"\n{args.rows:,} rows, best of {args.rounds}:")
+    best = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\n{args.rows:,} rows, median of {args.rounds} runs (all runs: "
+          + "; ".join(f"{n} {', '.join(f'{v:.2f}' for v in vs)}" for n, vs in times.items())
+          + "):")
     print(f"  floor (one hand-written UPDATE)  {best['floor']:8.2f}s")
     for name in engines[1:]:
         print(f"  {name + ' engine':<32} {best[name]:8.2f}s  = {best[name] / best['floor']:.2f} x "

@@ -294,7 +294,7 @@ def test_a_failing_statement_leaves_the_database_unchanged(engine, awkward_db, t
 def test_a_killed_run_leaves_the_database_unchanged(engine, awkward_db, tmp_path, python_path):
     before = snapshot(awkward_db)
     rules = {**RULES, "tables": {**RULES["tables"], "newsletter_signups": {
-        "where": "pg_sleep(2) IS NOT NULL",
+        "where": "pg_sleep(0.5) IS NOT NULL",
         "columns": {"email": "email", "full_name": "blank"}}}}
     env = {k: v for k, v in os.environ.items() if k != "APP_ENV"}
     env.update({"PYTHONPATH": str(python_path), "APP_STAGE": "staging"})
