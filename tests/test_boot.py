@@ -42,6 +42,17 @@ HONCHO_STOPPED = 143  # honcho exits 128 + SIGTERM
 # Heroku never sees .env (it is gitignored): production boots read no env file.
 NO_ENV_FILE = ["-e", "/dev/null"]
 
+# What each server prints once it listens: proof that the Procfile started the one chosen.
+SERVER_BANNERS = {
+    "puma": "Puma starting in",
+    "thin": "Thin web server",
+    "unicorn": "listening on addr=0.0.0.0:",
+    "gunicorn": "Starting gunicorn",
+    "runserver": "Starting development server at http://127.0.0.1:",
+    "flask": "Running on http://127.0.0.1:",
+}
+PYTHON_DEV_SERVERS = {"django": "runserver", "flask": "flask"}
+
 # Two apps cover the four servers: each has one production and one development server.
 RAILS_VARIANTS = {"puma": "thin", "unicorn": "puma"}  # web_server: dev_server
 
@@ -115,7 +126,6 @@ def python_production_env(app, venv_dir, database_url: str, **values):
 @pytest.mark.parametrize("dev_server", ["puma", "thin"])
 def test_rails_bin_dev_server_answers_from_postgres(rails_apps, pg_admin, dev_server):
     app = rails_app_with_dev_server(rails_apps, dev_server)
-    assert dev_server in (app / "Procfile.dev").read_text().replace("bin/rails server", "puma")
     database_url = create_database(pg_admin)
     # foreman loads .env (the development secret, APP_STAGE=development) as bin/dev does.
     env = boot_env(app.parent / "home", DATABASE_URL=database_url)
@@ -127,6 +137,7 @@ def test_rails_bin_dev_server_answers_from_postgres(rails_apps, pg_admin, dev_se
 
     assert report["status"] == 200, describe(report)
     assert report["body"] == database_url.rsplit("/", 1)[1]
+    assert SERVER_BANNERS[dev_server] in report["output"]
     assert not stopped_cleanly(report, FOREMAN_STOPPED), stopped_cleanly(report, FOREMAN_STOPPED)
 
 
@@ -148,6 +159,7 @@ def test_rails_production_web_answers_from_postgres_after_the_release_phase(
 
     assert report["status"] == 200, describe(report)
     assert report["body"] == database_url.rsplit("/", 1)[1]
+    assert SERVER_BANNERS[web_server] in report["output"]
     assert not stopped_cleanly(report, FOREMAN_STOPPED), stopped_cleanly(report, FOREMAN_STOPPED)
 
 
@@ -220,6 +232,7 @@ def test_python_bin_dev_server_answers_health(python_apps, stack):
 
     assert report["status"] == 200, describe(report)
     assert '"ok"' in report["body"]
+    assert SERVER_BANNERS[PYTHON_DEV_SERVERS[stack]] in report["output"]
     assert not stopped_cleanly(report, HONCHO_STOPPED), stopped_cleanly(report, HONCHO_STOPPED)
 
 
@@ -241,6 +254,7 @@ def test_python_production_gunicorn_answers_health_behind_the_router(
 
     assert report["status"] == 200, describe(report)
     assert report["headers"].get("Server") == "gunicorn"
+    assert SERVER_BANNERS["gunicorn"] in report["output"]
     assert not stopped_cleanly(report, HONCHO_STOPPED), stopped_cleanly(report, HONCHO_STOPPED)
 
 
