@@ -22,14 +22,14 @@ from jinja2.ext import Extension
 
 def _load_registry():
     # The loader imports this file by path, outside any package, so the sibling module is
-    # loaded the same way, once, under a name of its own.
+    # loaded the same way. Always afresh: `copier update` renders two template versions in
+    # one process, and each must see its own registry.
     name = "copier_heroku_registry"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("registry.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("registry.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
 
 
 registry = _load_registry()

@@ -81,3 +81,16 @@ def test_no_backups_without_postgres():
 def test_the_suggested_slug_is_a_valid_heroku_name(name, slug):
     assert registry.app_slug_default(name) == slug
     assert registry.heroku_app_name_error(slug) == ""
+
+
+def test_copier_yml_offers_exactly_what_the_registry_knows():
+    """A choice without a registry entry would render nothing; an entry without a choice
+    could never be chosen."""
+    from conftest import choice_values
+
+    assert set(choice_values("stack")) == set(registry.STACKS)
+    assert set(choice_values("addons")) == set(registry.ADDONS)
+    rails_servers = {k for k, s in registry.WEB_SERVERS.items() if "rails" in s.stacks}
+    assert set(choice_values("web_server")) == rails_servers
+    rails_dev = {k for k, s in registry.DEV_SERVERS.items() if "rails" in s.stacks}
+    assert set(choice_values("dev_server")) == rails_dev
