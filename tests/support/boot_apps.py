@@ -63,7 +63,7 @@ def heroku_config(stack: str) -> dict[str, str]:
 def boot_env(home: Path, **values: str | None) -> dict[str, str]:
     """This process's environment without app settings, plus `values` (None unsets).
 
-    HOME is a scratch folder: nothing the servers write at boot (gunicorn 23+ opens a
+    HOME is a scratch folder: nothing the servers write at boot (gunicorn 25.1+ opens a
     control socket under ~/.gunicorn) lands in the real home.
     """
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
@@ -103,7 +103,9 @@ def boot(app: Path, command: list[str], env: dict[str, str], *, path: str,
     """
     require_tool("unshare")
     require_tool("ip")
-    args = ["unshare", "-n", "--", sys.executable, str(PROBE), "--loopback-up",
+    # Root makes a network namespace directly; anyone else needs a user namespace too.
+    unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-r", "-n"]
+    args = [*unshare, "--", sys.executable, str(PROBE), "--loopback-up",
             "--cwd", str(app), "--port", str(PORT), "--path", path,
             "--timeout", str(timeout), "--expect-status", str(expect_status)]
     for name, value in (headers or {}).items():
