@@ -9,7 +9,6 @@ already (commented out counts: that is the app's decision).
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,15 @@ PYTHON = Include(
 INCLUDES = {"rails": RAILS, "django": PYTHON, "flask": PYTHON}
 
 
+def needs_line(folder: Path, stack: str) -> bool:
+    """True when the app has its dependency file and it lacks the line: only then is
+    there work for the task (Copier's `when:` asks this, sparing a process otherwise)."""
+    include = INCLUDES[stack]
+    app_file = folder / include.app_file
+    return app_file.is_file() and not include.present.search(
+        app_file.read_text(encoding="utf-8"))
+
+
 def ensure_included(folder: Path, include: Include) -> str:
     """Add the line when missing; return what happened, in words for the user."""
     app_file = folder / include.app_file
@@ -54,18 +62,7 @@ def ensure_included(folder: Path, include: Include) -> str:
     return f"Added to {include.app_file}: {include.line}"
 
 
-def in_git_work_tree(folder: Path) -> bool:
-    result = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=folder,
-                            capture_output=True, text=True)
-    return result.returncode == 0 and result.stdout.strip() == "true"
-
-
 if __name__ == "__main__":
-    stack, operation = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "copy")
-    # `copier update` also renders scratch copies of the old and new template versions
-    # outside any repository and runs tasks there: only the app itself is worth a word.
-    if operation == "update" and not in_git_work_tree(Path.cwd()):
-        sys.exit(0)
-    message = ensure_included(Path.cwd(), INCLUDES[stack])
+    message = ensure_included(Path.cwd(), INCLUDES[sys.argv[1]])
     if message:
         print(message)

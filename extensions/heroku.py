@@ -20,19 +20,30 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 
-def _load_registry():
-    # The loader imports this file by path, outside any package, so the sibling module is
+def _load_sibling(stem: str):
+    # The loader imports this file by path, outside any package, so its siblings are
     # loaded the same way. Always afresh: `copier update` renders two template versions in
     # one process, and each must see its own registry.
-    name = "copier_heroku_registry"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("registry.py"))
+    name = f"copier_heroku_{stem}"
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module
 
 
-registry = _load_registry()
+registry = _load_sibling("registry")
+dependency_hook = _load_sibling("dependency_hook")
+
+
+def dependency_line_needed(dst_path: Any, stack: Any) -> bool:
+    return dependency_hook.needs_line(Path(str(dst_path)), str(stack))
+
+
+def dependency_file_missing(dst_path: Any, stack: Any) -> str:
+    """The app file that should pull the layer's dependencies in, when it does not exist."""
+    include = dependency_hook.INCLUDES[str(stack)]
+    return "" if (Path(str(dst_path)) / include.app_file).is_file() else include.app_file
 
 
 def shell_quote(value: Any) -> str:
@@ -84,6 +95,9 @@ class HerokuExtension(Extension):
         )
         environment.globals.update(
             registry=registry,
+            dependency_line_needed=dependency_line_needed,
+            dependency_file_missing=dependency_file_missing,
+            dependency_includes=dependency_hook.INCLUDES,
             random_secret=random_secret,
             apps_differ_error=registry.apps_differ_error,
             sanitize_command=registry.sanitize_command,

@@ -111,8 +111,9 @@ def test_unicorn_without_addons_asks_bundler_for_unicorn_only(rails_app):
 
 def test_without_a_gemfile_the_user_is_told_the_line_to_add(tmp_path, capfd):
     generate(tmp_path / "bare", quiet=False)
-    told = capfd.readouterr().out
-    assert "add this line to the app's Gemfile: eval_gemfile \"Gemfile.deploy\"" in told
+    told = capfd.readouterr()
+    told = told.out + told.err
+    assert "No Gemfile here: add this line to the app's Gemfile: eval_gemfile \"Gemfile.deploy\"" in told
 
 
 def test_procfiles_follow_the_answers(tmp_path):
