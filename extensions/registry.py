@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 # --------------------------------------------------------------------------- data types
@@ -32,6 +32,8 @@ class ConfigVar:
     # False for variables that must stay unset in development (.env.example comments
     # them out): Heroku's PORT, the production DATABASE_URL, the framework environment.
     local: bool = True
+    # The value .env gets at copy time; None leaves the variable out of .env.
+    development_value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ RAILS_CONFIG_VARS = (
         "Guards such as the sanitize task read it, not RAILS_ENV.",
         "development",
         source="bin/heroku-setup",
+        development_value="development",
     ),
     ConfigVar(
         "RAILS_ENV",
@@ -166,6 +169,7 @@ PYTHON_CONFIG_VARS = (
         "mode and guards such as the sanitize task read it; unset counts as production.",
         "development",
         source="bin/heroku-setup",
+        development_value="development",
     ),
     ConfigVar("ALLOWED_HOSTS", "Host names the app answers, comma-separated; a leading dot "
               "allows subdomains.", "localhost,127.0.0.1", heroku_value=".herokuapp.com"),
@@ -174,6 +178,9 @@ PYTHON_CONFIG_VARS = (
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
               "honcho sets it in development.", "5000", source="Heroku", local=False),
 )
+
+# heroku_sanitize reads config/sanitize.yml with it.
+SANITIZE_RULES_READER = Package("PyYAML", ">=6")
 
 STACKS: dict[str, Stack] = {
     "rails": Stack(
@@ -207,7 +214,7 @@ STACKS: dict[str, Stack] = {
         default_dev_server="runserver",
         config_vars=PYTHON_CONFIG_VARS,
         packages=(Package("Django", ">=4.2,<6"), Package("dj-database-url", ">=2.1"),
-                  Package("whitenoise", ">=6.5")),
+                  Package("whitenoise", ">=6.5"), SANITIZE_RULES_READER),
         dependency_file="requirements-deploy.txt",
         python=True,
     ),
@@ -224,8 +231,11 @@ STACKS: dict[str, Stack] = {
         buildpack="heroku/python",
         default_web_server="gunicorn",
         default_dev_server="flask",
-        config_vars=PYTHON_CONFIG_VARS,
-        packages=(Package("Flask", ">=3.1"),),
+        config_vars=(*PYTHON_CONFIG_VARS, ConfigVar(
+            "FLASK_APP", "The package whose create_app() the flask command loads, for "
+            "`flask sanitize` and your own commands.", "{module}", heroku_value="{module}",
+            development_value="{module}")),
+        packages=(Package("Flask", ">=3.1"), SANITIZE_RULES_READER),
         dependency_file="requirements-deploy.txt",
         python=True,
     ),
@@ -511,7 +521,20 @@ class Plan:
         seen: dict[str, ConfigVar] = {}
         for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides)):
             seen.setdefault(var.name, var)
-        return list(seen.values())
+        return [self._for_this_app(var) for var in seen.values()]
+
+    def _for_this_app(self, var: ConfigVar) -> ConfigVar:
+        """{module} in a registry value stands for this app's Python package."""
+        def fill(value: str | None) -> str | None:
+            return value.format(module=self.module) if value else value
+        return replace(var, example=fill(var.example), heroku_value=fill(var.heroku_value),
+                       development_value=fill(var.development_value))
+
+    @property
+    def development_values(self) -> dict[str, str]:
+        """What .env gets at copy time besides the secret."""
+        return {v.name: v.development_value for v in self.config_vars
+                if v.development_value is not None}
 
     def config_values(self, stage: str) -> dict[str, str]:
         """Plain (non-secret) config vars the setup script sets on one app."""
