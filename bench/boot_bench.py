@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,12 +48,12 @@ from support.boot_probe import HEROKU_BOOT_TIMEOUT
 NO_ENV_FILE = ["-e", "/dev/null"]  # production: Heroku never sees the gitignored .env
 
 
-def rails_cases(work: Path, server_url: str):
+def rails_cases(work: Path, server_url: str, src: Path):
     """(stack, server, how it starts, app, command, env, path, headers, database_url)"""
     # The boot tests' two apps: production puma with dev thin, production unicorn with dev puma.
     for web_server, dev_server in (("puma", "thin"), ("unicorn", "puma")):
         app = build_rails_app(work / f"rails-{web_server}", web_server=web_server,
-                              dev_server=dev_server)
+                              dev_server=dev_server, src=src)
         database_url = create_database(server_url)
         home = app.parent / "home"
         dev = boot_env(home, DATABASE_URL=database_url)
@@ -68,9 +70,10 @@ def rails_cases(work: Path, server_url: str):
                DATABASE_ROUTE, {}, database_url)
 
 
-def python_cases(work: Path, server_url: str):
+def python_cases(work: Path, server_url: str, src: Path):
     for stack, dev_server in (("django", "runserver"), ("flask", "flask run")):
-        app = build_python_app(work / stack, stack=stack, addons=["heroku-postgresql"])
+        app = build_python_app(work / stack, stack=stack, addons=["heroku-postgresql"],
+                               src=src)
         venv_dir = make_venv(work / f"venv-{stack}", [app / "requirements.txt"])
         honcho = str(venv_dir / "bin" / "honcho")
         database_url = create_database(server_url)
@@ -90,11 +93,15 @@ def measure(runs: int, stacks: list[str]) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="boot-bench-") as tmp, \
             contextlib.contextmanager(postgres_server.__wrapped__)() as server_url:
         work = Path(tmp)
+        # The committed template, not the working tree's edits in progress.
+        src = work / "template"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(src)], check=True)
         cases = []
         if "rails" in stacks:
-            cases += list(rails_cases(work, server_url))
+            cases += list(rails_cases(work, server_url, src))
         if {"django", "flask"} & set(stacks):
-            cases += [case for case in python_cases(work, server_url) if case[0] in stacks]
+            cases += [case for case in python_cases(work, server_url, src)
+                      if case[0] in stacks]
         for stack, server, how, app, command, env, path, headers, database_url in cases:
             times, failures = [], []
             for _ in range(runs):
@@ -140,7 +147,14 @@ def main() -> int:
                         help="comma-separated subset of rails,django,flask")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    rows = measure(args.runs, args.stacks.split(","))
+    # Builds print progress (copier's tasks, pip) on fd 1: keep stdout for the results.
+    stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        rows = measure(args.runs, args.stacks.split(","))
+    finally:
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
     print(json.dumps(rows, indent=2) if args.json else table(rows))
     return 1 if any(row["failures"] for row in rows) else 0
 

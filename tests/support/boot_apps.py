@@ -18,7 +18,7 @@ import venv
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import generate, missing, require_tool
+from conftest import ROOT, generate, missing, require_tool
 
 from extensions.registry import STACKS
 
@@ -144,7 +144,8 @@ def describe(report: dict) -> str:
 
 # --------------------------------------------------------------------------- Rails
 
-def build_rails_app(parent: Path, *, web_server: str, dev_server: str) -> Path:
+def build_rails_app(parent: Path, *, web_server: str, dev_server: str,
+                    src: Path = ROOT) -> Path:
     """`rails new` (Debian's Rails 6.1), the template on top, bundled from local gems.
 
     Add-ons leave out newrelic: Debian packages no newrelic_rpm, and `bundle install
@@ -160,7 +161,7 @@ def build_rails_app(parent: Path, *, web_server: str, dev_server: str) -> Path:
     gemfile.write_text("".join(line for line in gemfile.read_text().splitlines(True)
                                if not re.match(r"\s*gem ['\"]byebug['\"]", line)))
     generate(app, {"addons": ["heroku-postgresql"], "web_server": web_server,
-                   "dev_server": dev_server}, overwrite=True)
+                   "dev_server": dev_server}, overwrite=True, src=src)
     bundle = subprocess.run(["bundle", "install", "--local"], cwd=app, capture_output=True,
                             text=True, env=boot_env(parent / "home"), check=False)
     if bundle.returncode:
@@ -185,14 +186,19 @@ def rails(app: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 # --------------------------------------------------------------------------- Python
 
-def build_python_app(parent: Path, *, stack: str, addons: list[str]) -> Path:
+def build_python_app(parent: Path, *, stack: str, addons: list[str],
+                     src: Path = ROOT) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
-    return generate(parent / "app", {"stack": stack, "addons": addons})
+    return generate(parent / "app", {"stack": stack, "addons": addons}, src=src)
 
 
 def make_venv(path: Path, requirement_files: list[Path]) -> Path:
     """A venv with the apps' requirements and honcho (a developer tool, not a dependency)."""
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    try:
+        venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    except subprocess.CalledProcessError as error:
+        missing(f"{sys.executable} cannot create a venv with pip (on Debian: apt install "
+                f"python3-venv): {error}")
     python = path / "bin" / "python"
     args = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "honcho"]
     for requirements in requirement_files:
