@@ -90,6 +90,9 @@ class HerokuExtension(Extension):
             stack_error=registry.stack_error,
             python_module_error=registry.python_module_error,
             addons_error=registry.addons_error,
+            worker_choice_error=registry.worker_choice_error,
+            worker_min_error=registry.worker_min_error,
+            worker_max_error=registry.worker_max_error,
             remembered_answers=remembered_answers,
             pretty_json=lambda value, indent=2: json.dumps(value, indent=indent, ensure_ascii=False),
         )

@@ -58,7 +58,8 @@ class Addon:
 
     @property
     def service_plan(self) -> str:
-        return f"{self.key}:{self.plan}"
+        # No plan: Heroku gives the add-on's default plan.
+        return f"{self.key}:{self.plan}" if self.plan else self.key
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,41 @@ class DevServer:
     stacks: tuple[str, ...]
     command: str
     package: Package | None = None
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A background job runner: the `worker:` process of Procfile and Procfile.dev."""
+
+    key: str
+    label: str
+    stacks: tuple[str, ...]
+    command: str  # Procfile's worker line; {module} stands for the app's Python package
+    dev_command: str
+    addon: str  # the add-on that holds its queue, joined to the chosen ones
+    packages: tuple[Package, ...]
+    queue: str  # the queue the smoke job uses and the autoscalers watch
+    # How a developer enqueues the smoke job; {module} as above.
+    smoke: str
+    config_vars: tuple[ConfigVar, ...] = ()
+    docs: str = ""
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """A service that scales the worker between worker_min and worker_max dynos."""
+
+    key: str
+    label: str
+    # Per worker: what the app needs so the service can read the queue.
+    packages: Mapping[str, tuple[Package, ...]]
+    provides: tuple[ConfigVar, ...] = ()
+    addon: str = ""  # an add-on to create on both apps, "" for none
+    # Where the minimum and maximum are set: the service reads them from its dashboard.
+    dashboard: str = ""
+    # One sentence per step, {app}, {min}, {max}, {queue} filled in per app.
+    steps: tuple[str, ...] = ()
+    docs: str = ""
 
 
 @dataclass(frozen=True)
@@ -366,6 +402,128 @@ ADDONS: dict[str, Addon] = {
     ),
 }
 
+# Add-ons not offered by the `addons` question: created because another answer needs
+# them (the autoscaler).
+IMPLIED_ADDONS: dict[str, Addon] = {}
+IMPLIED_ADDONS["judoscale"] = Addon(
+    key="judoscale",
+    label="Judoscale autoscaler",
+    plan="",
+    provides=(
+        ConfigVar("JUDOSCALE_URL", "Where the Judoscale adapter reports queue times; the "
+                  "adapter stays off without it, as in development.",
+                  "https://adapter.judoscale.com/api/TOKEN", source="judoscale add-on",
+                  secret=True, local=False),
+    ),
+    docs="https://devcenter.heroku.com/articles/judoscale",
+)
+
+WORKERS: dict[str, Worker] = {
+    "sidekiq": Worker(
+        key="sidekiq",
+        label="Sidekiq",
+        stacks=("rails",),
+        # Threads equal to the database pool (RAILS_MAX_THREADS), so no job waits for a
+        # connection.
+        command="bundle exec sidekiq -c ${{RAILS_MAX_THREADS:-5}}",
+        dev_command="bundle exec sidekiq -c ${{RAILS_MAX_THREADS:-5}}",
+        addon="heroku-redis",
+        packages=(Package("sidekiq", ">= 6.4"),),
+        queue="default",
+        smoke='bin/rails runner "SmokeJob.perform_later"',
+        docs="https://github.com/sidekiq/sidekiq/wiki/Heroku",
+    ),
+    "good_job": Worker(
+        key="good_job",
+        label="GoodJob",
+        stacks=("rails",),
+        command="bundle exec good_job start",
+        dev_command="bundle exec good_job start",
+        addon="heroku-postgresql",
+        packages=(Package("good_job", ">= 3.0"),),
+        queue="default",
+        smoke='bin/rails runner "SmokeJob.perform_later"',
+        docs="https://github.com/bensheldon/good_job",
+    ),
+    "celery": Worker(
+        key="celery",
+        label="Celery",
+        stacks=("django", "flask"),
+        command="celery --app {module}.worker worker --loglevel INFO",
+        dev_command="celery --app {module}.worker worker --loglevel INFO",
+        addon="heroku-redis",
+        packages=(Package("celery[redis]", ">=5.3"),),
+        queue="celery",
+        smoke='python -c "from {module}.tasks import smoke; smoke.delay()"',
+        config_vars=(
+            ConfigVar("WORKER_CONCURRENCY", "Celery worker processes per worker dyno. "
+                      "Celery's own default, the CPU count, is too many for a Basic dyno's "
+                      "memory.", "2", heroku_value="2"),
+        ),
+        docs="https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html",
+    ),
+    "rq": Worker(
+        key="rq",
+        label="RQ",
+        stacks=("django", "flask"),
+        command="rq worker --config {module}.worker --with-scheduler default",
+        dev_command="rq worker --config {module}.worker --with-scheduler default",
+        addon="heroku-redis",
+        packages=(Package("rq", ">=1.16"),),
+        queue="default",
+        smoke='python -c "from {module}.tasks import enqueue_smoke; enqueue_smoke()"',
+        docs="https://python-rq.org/docs/workers/",
+    ),
+}
+
+AUTOSCALERS: dict[str, Autoscaler] = {
+    "hirefire": Autoscaler(
+        key="hirefire",
+        label="HireFire",
+        packages={"sidekiq": (Package("hirefire-resource", ">= 1.0"),),
+                  "good_job": (Package("hirefire-resource", ">= 1.0"),),
+                  "celery": (Package("hirefire-resource", ">=1.0"),),
+                  "rq": (Package("hirefire-resource", ">=1.0"),)},
+        provides=(
+            ConfigVar("HIREFIRE_TOKEN", "HireFire's token for this app; the web process "
+                      "answers HireFire's queue requests only when it is set.",
+                      "your-hirefire-token", source="you, from the HireFire dashboard",
+                      secret=True, local=False),
+        ),
+        dashboard="https://manager.hirefire.io",
+        steps=(
+            "Sign in to HireFire (https://manager.hirefire.io) with your Heroku account "
+            "and add the app {app}.",
+            "Copy the app's token from HireFire, then: heroku config:set "
+            "HIREFIRE_TOKEN=<token> -a {app}",
+            "Add a dyno manager named worker (the Procfile process) of the job queue "
+            "latency kind, queue {queue}, and set Minimum {min} and Maximum {max}; then "
+            "enable it.",
+        ),
+        docs="https://docs.hirefire.io",
+    ),
+    "judoscale": Autoscaler(
+        key="judoscale",
+        label="Judoscale",
+        packages={"sidekiq": (Package("judoscale-rails", ">= 1.5"),
+                              Package("judoscale-sidekiq", ">= 1.5")),
+                  "good_job": (Package("judoscale-rails", ">= 1.5"),
+                               Package("judoscale-good_job", ">= 1.5")),
+                  "celery": (Package("judoscale[celery]", ">=1.6"),),
+                  "rq": (Package("judoscale[rq]", ">=1.6"),)},
+        addon="judoscale",
+        dashboard="heroku addons:open judoscale",
+        steps=(
+            "Open Judoscale's dashboard: heroku addons:open judoscale -a {app}",
+            "Pick the worker dyno, set its Dyno Range to {min} - {max}, watch queue "
+            "{queue}, and turn autoscaling on.",
+        ),
+        docs="https://judoscale.com/docs",
+    ),
+}
+
+WORKER_LIMIT = 100  # the largest worker_max the template accepts
+
 DEFAULT_ADDONS = ("heroku-postgresql", "newrelic")
 POSTGRES = "heroku-postgresql"
 
@@ -456,6 +614,44 @@ def addons_error(addons: Any) -> str:
     return ""
 
 
+def worker_choice_error(worker: Any, stack: Any) -> str:
+    """Disables a worker choice that the chosen stack cannot run."""
+    entry = WORKERS.get(str(worker))
+    if entry is None or str(stack) in entry.stacks:
+        return ""
+    others = [w.key for w in WORKERS.values() if str(stack) in w.stacks]
+    return (f"{entry.label} runs on {' and '.join(entry.stacks)} only; for {stack} choose "
+            f"{' or '.join([*others, 'none'])}.")
+
+
+def _whole_number(value: Any) -> int | None:
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,3}", text) else None
+
+
+def worker_min_error(worker_min: Any, autoscaler: Any = "none") -> str:
+    number = _whole_number(worker_min)
+    if number is None or number > WORKER_LIMIT:
+        return (f"Minimum worker dynos must be a whole number from 0 to {WORKER_LIMIT}; "
+                f"got {worker_min!r}.")
+    if number == 0 and str(autoscaler or "none") == "none":
+        return ("Minimum worker dynos can be 0 only with an autoscaler, which starts a "
+                "worker when jobs wait; without one no job would ever run.")
+    return ""
+
+
+def worker_max_error(worker_max: Any, worker_min: Any) -> str:
+    number = _whole_number(worker_max)
+    if number is None or number > WORKER_LIMIT:
+        return (f"Maximum worker dynos must be a whole number from 1 to {WORKER_LIMIT}; "
+                f"got {worker_max!r}.")
+    low = _whole_number(worker_min)
+    if low is not None and number < max(low, 1):
+        return (f"Maximum worker dynos must be at least the minimum ({low}) and at least "
+                f"1; got {number}.")
+    return ""
+
+
 def apps_differ_error(production_app: Any, staging_app: Any) -> str:
     if str(production_app) == str(staging_app):
         return "Staging app must differ from the production app, or a staging deploy " \
@@ -479,6 +675,10 @@ class Plan:
     staging_app: str
     backup_schedule: str
     module: str = ""  # the Python package of a django or flask app
+    worker: Worker | None = None
+    autoscaler: Autoscaler | None = None
+    worker_min: int = 1  # dynos bin/heroku-setup scales the worker to at least
+    worker_max: int = 1  # the autoscaler's ceiling; equal to worker_min without one
 
     @property
     def has_postgres(self) -> bool:
@@ -497,15 +697,36 @@ class Plan:
         return " ".join([*wrappers, command])
 
     @property
+    def worker_command(self) -> str:
+        return self.worker.command.format(module=self.module) if self.worker else ""
+
+    @property
+    def smoke_command(self) -> str:
+        """How a developer enqueues the smoke job, in the app's folder."""
+        return self.worker.smoke.format(module=self.module) if self.worker else ""
+
+    def autoscale_steps(self, app: str) -> list[str]:
+        """What to set in the autoscaler's dashboard for one app, one sentence a step."""
+        if not (self.worker and self.autoscaler):
+            return []
+        return [step.format(app=app, min=self.worker_min, max=self.worker_max,
+                            queue=self.worker.queue) for step in self.autoscaler.steps]
+
+    @property
     def procfile(self) -> list[tuple[str, str]]:
         lines = [("web", self.web_command)]
+        if self.worker:
+            lines.append(("worker", self.worker_command))
         if self.stack.release and (self.has_postgres or not self.stack.release_needs_database):
             lines.append(("release", self.stack.release))
         return lines
 
     @property
     def procfile_dev(self) -> list[tuple[str, str]]:
-        return [("web", self.dev_server.command.format(module=self.module))]
+        lines = [("web", self.dev_server.command.format(module=self.module))]
+        if self.worker:
+            lines.append(("worker", self.worker.dev_command.format(module=self.module)))
+        return lines
 
     @property
     def packages(self) -> list[Package]:
@@ -514,12 +735,20 @@ class Plan:
                     *(p for p in (self.web_server.package, self.dev_server.package) if p)]
         for addon in self.addons:
             packages.extend(addon.packages.get(self.stack.key, ()))
+        if self.worker:
+            packages.extend(self.worker.packages)
+            if self.autoscaler:
+                packages.extend(self.autoscaler.packages[self.worker.key])
         return packages
 
     @property
     def config_vars(self) -> list[ConfigVar]:
         seen: dict[str, ConfigVar] = {}
-        for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides)):
+        worker_vars = (*self.worker.config_vars,
+                       *(self.autoscaler.provides if self.autoscaler else ())) \
+            if self.worker else ()
+        for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides),
+                    *worker_vars):
             seen.setdefault(var.name, var)
         return [self._for_this_app(var) for var in seen.values()]
 
@@ -565,7 +794,9 @@ class Plan:
             "buildpacks": [{"url": self.stack.buildpack}],
             "env": env,
             "addons": [{"plan": a.service_plan} for a in self.addons],
-            "formation": {"web": {"quantity": 1, "size": "basic"}},
+            "formation": {"web": {"quantity": 1, "size": "basic"},
+                          **({"worker": {"quantity": self.worker_min, "size": "basic"}}
+                             if self.worker else {})},
             "scripts": scripts,
         }
 
@@ -588,6 +819,16 @@ def python_module_error(name: Any) -> str:
 def build_plan(answers: Mapping[str, Any]) -> Plan:
     stack = STACKS[answers["stack"]]
     chosen = set(answers.get("addons") or ())
+    worker = WORKERS.get(str(answers.get("worker") or "none"))
+    if worker and stack.key not in worker.stacks:
+        worker = None
+    autoscaler = AUTOSCALERS.get(str(answers.get("autoscaler") or "none")) if worker else None
+    # The worker's queue lives in an add-on, and Judoscale is one: both join the bootstrap.
+    chosen |= {key for key in (worker and worker.addon, autoscaler and autoscaler.addon) if key}
+    worker_min = _whole_number(answers.get("worker_min"))
+    worker_min = 1 if worker_min is None else worker_min
+    worker_max = _whole_number(answers.get("worker_max")) if autoscaler else None
+    worker_max = max(worker_min, 1) if worker_max is None else worker_max
     return Plan(
         stack=stack,
         web_server=_for_stack(WEB_SERVERS, answers.get("web_server"), stack,
@@ -595,12 +836,16 @@ def build_plan(answers: Mapping[str, Any]) -> Plan:
         dev_server=_for_stack(DEV_SERVERS, answers.get("dev_server"), stack,
                               stack.default_dev_server),
         # Registry order, not answer order: the same answers always give the same files.
-        addons=tuple(a for key, a in ADDONS.items() if key in chosen),
+        addons=tuple(a for key, a in {**ADDONS, **IMPLIED_ADDONS}.items() if key in chosen),
         project_name=str(answers.get("project_name", "")),
         production_app=str(answers.get("production_app", "")),
         staging_app=str(answers.get("staging_app", "")),
         backup_schedule=str(answers.get("backup_schedule") or ""),
         module=str(answers.get("python_module") or "") if stack.python else "",
+        worker=worker,
+        autoscaler=autoscaler,
+        worker_min=worker_min,
+        worker_max=worker_max,
     )
 
 

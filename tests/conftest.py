@@ -48,17 +48,27 @@ def copier_questions() -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
+def choice_refused(validator: str) -> bool:
+    """Whether a choice's validator refuses it under the default answers."""
+    from jinja2 import Environment
+
+    from extensions.heroku import HerokuExtension
+
+    defaults = {q: spec.get("default") for q, spec in copier_questions().items()}
+    return bool(Environment(extensions=[HerokuExtension]).from_string(validator)
+                .render(defaults).strip())
+
+
 def choice_values(question: str) -> list[Any]:
     """The values a question offers and accepts (disabled choices left out)."""
     choices = copier_questions()[question].get("choices", {})
     values = []
     for value in choices.values() if isinstance(choices, dict) else choices:
         if isinstance(value, dict):
-            if value.get("validator"):
-                # A choice guarded by a validator is accepted only when it renders nothing.
-                from extensions import registry
-                if value["value"] in registry.STACKS and registry.stack_error(value["value"]):
-                    continue
+            if value.get("validator") and choice_refused(value["validator"]):
+                # A choice guarded by a validator is accepted only when it renders nothing
+                # for the default answers (a worker of another stack is not).
+                continue
             value = value["value"]
         values.append(value)
     return values

@@ -1,0 +1,412 @@
+"""Workers and autoscaling: what each `worker` and `autoscaler` answer writes, what bin/heroku-setup
+does with the worker (scales it up to `worker_min`, never down), and the worker running its
+smoke job for real under honcho or foreman against Heroku-style Redis: TLS (rediss://) with a
+self-signed certificate, served by Debian's redis-server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import test_generation as lint
+from conftest import generate, missing, require_tool
+from extensions import registry
+from test_ops_scripts import PRODUCTION, STAGING, Heroku, manifest, printed_heroku_lines  # noqa: F401
+
+# Every worker with every autoscaler, on a stack it runs on: the matrix read from copier.yml
+# renders the rails workers with the default stack only.
+def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]]:
+    # An autoscaler may stop the worker while no job waits; without one it keeps two.
+    return f"{stack}-{worker}-{autoscaler}", {
+        "stack": stack, "worker": worker, "autoscaler": autoscaler,
+        "worker_min": "0" if autoscaler != "none" else "2", "worker_max": "4",
+        "addons": ["newrelic"]}
+
+
+# Every worker with every autoscaler, each Python one on django and on flask: the matrix
+# read from copier.yml renders the workers of the default stack only.
+COMBOS: dict[str, dict[str, Any]] = dict([
+    *(combo("rails", w, a) for w in ("sidekiq", "good_job")
+      for a in ("none", "hirefire", "judoscale")),
+    combo("django", "celery", "none"), combo("django", "celery", "judoscale"),
+    combo("flask", "celery", "hirefire"), combo("flask", "rq", "none"),
+    combo("django", "rq", "hirefire"), combo("flask", "rq", "judoscale"),
+])
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory) -> dict[str, Path]:
+    built = {}
+    for name, data in COMBOS.items():
+        app = generate(tmp_path_factory.mktemp(name) / "demo-shop", data)
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=app, check=True)
+        built[name] = app
+    return built
+
+
+# --------------------------------------------------------------------------- answers
+
+
+BAD_ANSWERS = [
+    ("celery-on-rails", {"worker": "celery"}, "Celery runs on django and flask only; for "
+     "rails choose sidekiq or good_job or none."),
+    ("sidekiq-on-django", {"stack": "django", "worker": "sidekiq"},
+     "Sidekiq runs on rails only; for django choose celery or rq or none."),
+    ("good-job-on-flask", {"stack": "flask", "worker": "good_job"}, "GoodJob runs on rails"),
+    ("min-fraction", {"worker": "sidekiq", "worker_min": "1.5"},
+     "Minimum worker dynos must be a whole number from 0 to 100; got '1.5'."),
+    ("min-negative", {"worker": "sidekiq", "worker_min": "-1"}, "Minimum worker dynos must be"),
+    ("min-too-many", {"worker": "sidekiq", "worker_min": "101"}, "from 0 to 100"),
+    ("min-zero-without-autoscaler", {"worker": "sidekiq", "worker_min": "0"},
+     "Minimum worker dynos can be 0 only with an autoscaler"),
+    ("max-below-min", {"worker": "sidekiq", "autoscaler": "judoscale", "worker_min": "3",
+                       "worker_max": "2"},
+     "Maximum worker dynos must be at least the minimum (3) and at least 1; got 2."),
+    ("max-zero", {"worker": "sidekiq", "autoscaler": "hirefire", "worker_min": "0",
+                  "worker_max": "0"}, "Maximum worker dynos must be at least"),
+    ("max-words", {"worker": "sidekiq", "autoscaler": "hirefire", "worker_max": "lots"},
+     "Maximum worker dynos must be a whole number from 1 to 100; got 'lots'."),
+    ("max-too-many", {"worker": "sidekiq", "autoscaler": "hirefire", "worker_max": "500"},
+     "from 1 to 100"),
+    ("unknown-autoscaler", {"worker": "sidekiq", "autoscaler": "kubernetes"},
+     "'kubernetes' is not in"),
+]
+
+
+@pytest.mark.parametrize("answers,sentence", [(a, s) for _, a, s in BAD_ANSWERS],
+                         ids=[i for i, _, _ in BAD_ANSWERS])
+def test_a_bad_worker_answer_is_refused_with_one_sentence(tmp_path, answers, sentence):
+    with pytest.raises(ValueError) as refused:
+        generate(tmp_path / "app", answers)
+    assert sentence in str(refused.value)
+    assert not (tmp_path / "app").exists() or not any((tmp_path / "app").iterdir())
+
+
+@pytest.mark.parametrize("value", ["0", "1", "100", " 7 ", 3])
+def test_whole_numbers_from_0_to_100_are_a_valid_minimum(value):
+    assert registry.worker_min_error(value, "judoscale") == ""
+
+
+@pytest.mark.parametrize("value", ["", "1.0", "1e2", "0x1", "٣", "101", None, True, "1 2"])
+def test_anything_else_is_not_a_minimum(value):
+    message = registry.worker_min_error(value, "judoscale")
+    assert message.startswith("Minimum worker dynos must be a whole number")
+    assert message.count(". ") == 0 and message.endswith(".")
+
+
+def test_prompt_offers_only_the_workers_of_the_chosen_stack():
+    for stack in registry.STACKS:
+        offered = [w for w in registry.WORKERS if not registry.worker_choice_error(w, stack)]
+        assert offered == [w.key for w in registry.WORKERS.values() if stack in w.stacks]
+        assert offered
+
+
+# --------------------------------------------------------------------------- generated files
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_worker_layer_renders_clean_and_passes_the_linters(apps, combo):
+    app = apps[combo]
+    lint.test_nothing_is_left_unrendered(app)
+    lint.test_no_file_is_empty(app)
+    lint.test_yaml_and_json_parse(app)
+    lint.test_every_procfile_line_is_a_named_process(app)
+    lint.test_python_files_compile_and_pass_ruff(app)
+    lint.test_shell_scripts_pass_bash_n_and_shellcheck(app)
+    if COMBOS[combo]["stack"] == "rails":
+        lint.test_ruby_files_have_valid_syntax(app)
+
+
+def procfile(app: Path, name: str = "Procfile") -> dict[str, str]:
+    lines = (app / name).read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_the_worker_runs_in_both_procfiles_with_its_addon(apps, combo):
+    app, answers = apps[combo], COMBOS[combo]
+    worker = registry.WORKERS[answers["worker"]]
+    assert "worker" in procfile(app) and "worker" in procfile(app, "Procfile.dev")
+    manifest_ = json.loads((app / "app.json").read_text())
+    plans = [a["plan"].split(":")[0] for a in manifest_["addons"]]
+    # newrelic was the only add-on chosen: the worker's queue add-on joined it.
+    assert worker.addon in plans and "newrelic" in plans
+    assert ("judoscale" in plans) == (answers["autoscaler"] == "judoscale")
+    assert manifest_["formation"]["worker"]["quantity"] == int(answers["worker_min"])
+    env_example = (app / ".env.example").read_text()
+    assert ("# HIREFIRE_TOKEN=" in env_example) == (answers["autoscaler"] == "hirefire")
+    deps = (app / ("Gemfile.deploy" if answers["stack"] == "rails"
+                   else "requirements-deploy.txt")).read_text()
+    for package in worker.packages:
+        assert package.name in deps
+    if answers["autoscaler"] != "none":
+        for package in registry.AUTOSCALERS[answers["autoscaler"]].packages[worker.key]:
+            assert package.name in deps
+    guide = (app / "DEPLOY.md").read_text()
+    assert "## Worker" in guide
+    assert ("### Autoscaling with" in guide) == (answers["autoscaler"] != "none")
+
+
+def test_no_worker_means_no_worker_anywhere(tmp_path):
+    app = generate(tmp_path / "app", {"worker": "none"})
+    assert "worker" not in procfile(app) and "worker" not in procfile(app, "Procfile.dev")
+    assert not (app / "app" / "jobs").exists()
+    assert "worker" not in json.loads((app / "app.json").read_text())["formation"]
+    assert "ps:scale" not in (app / "bin" / "heroku-setup").read_text()
+    assert "## Worker" not in (app / "DEPLOY.md").read_text()
+
+
+def test_the_min_and_max_appear_where_the_autoscaler_is_set_up(apps):
+    app = apps["rails-sidekiq-judoscale"]
+    guide = (app / "DEPLOY.md").read_text()
+    for name in (STAGING, PRODUCTION):
+        assert f"heroku addons:open judoscale -a {name}" in guide
+    assert "set its Dyno Range to 0 - 4" in guide
+    hirefire = apps["rails-sidekiq-hirefire"]
+    initializer = (hirefire / "config" / "initializers" / "hirefire.rb").read_text()
+    assert "HireFire::Macro::Sidekiq.job_queue_latency(:default)" in initializer
+    assert "set Minimum 0 and Maximum 4" in (hirefire / "DEPLOY.md").read_text()
+
+
+def test_python_tasks_are_the_apps_own_after_generation(tmp_path):
+    answers = yaml.safe_load((Path(__file__).parent.parent / "copier.yml").read_text())
+    assert "{{ python_module }}/tasks.py" in answers["_skip_if_exists"]
+
+
+# --------------------------------------------------------------------------- bin/heroku-setup
+
+
+@pytest.mark.parametrize("combo", COMBOS)
+def test_setup_dry_run_scales_the_worker_with_lines_the_real_cli_accepts(apps, manifest,
+                                                                          combo, tmp_path):
+    heroku = Heroku(apps[combo], tmp_path)
+    result = heroku.run("heroku-setup", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = printed_heroku_lines(result.stdout)
+    assert [manifest.error(argv) for argv in lines if manifest.error(argv)] == []
+    minimum = COMBOS[combo]["worker_min"]
+    scaled = [argv for argv in lines if argv[0] == "ps:scale" and len(argv) > 3]
+    if minimum == "0":
+        assert scaled == []
+    else:
+        assert scaled == [["ps:scale", f"worker={minimum}", "-a", STAGING],
+                          ["ps:scale", f"worker={minimum}", "-a", PRODUCTION]]
+    if COMBOS[combo]["autoscaler"] != "none":
+        label = registry.AUTOSCALERS[COMBOS[combo]["autoscaler"]].label
+        assert f"{label} scales the worker between 0 and 4 dynos" in result.stdout
+
+
+def deployed(formation: dict[str, int]) -> dict[str, Any]:
+    return {"formation": formation, "addons": [], "config": {}}
+
+
+@pytest.fixture
+def sidekiq_app(apps, tmp_path) -> Path:
+    target = tmp_path / "demo-shop"
+    shutil.copytree(apps["rails-sidekiq-none"], target, symlinks=True)
+    return target
+
+
+def test_setup_scales_a_deployed_worker_up_to_the_minimum_then_changes_nothing(
+        sidekiq_app, manifest, tmp_path):
+    heroku = Heroku(sidekiq_app, tmp_path)
+    heroku.seed({STAGING: deployed({"web": 1, "worker": 0}),
+                 PRODUCTION: deployed({"web": 2, "worker": 1})})
+    first = heroku.run("heroku-setup")
+    assert first.returncode == 0, first.stderr
+    assert ["ps:scale", "worker=2", "-a", STAGING] in heroku.calls()
+    assert ["ps:scale", "worker=2", "-a", PRODUCTION] in heroku.calls()
+    world = heroku.world()
+    assert world["apps"][STAGING]["formation"] == {"web": 1, "worker": 2}
+    assert world["apps"][PRODUCTION]["formation"] == {"web": 2, "worker": 2}
+    assert f"{PRODUCTION}: worker scaled from 1 to 2 dyno(s)" in first.stdout
+    heroku.forget_calls()
+    second = heroku.run("heroku-setup")
+    assert second.returncode == 0, second.stderr
+    assert [argv for argv in heroku.calls() if argv[0] == "ps:scale" and len(argv) > 3] == []
+    assert "Nothing to change." in second.stdout
+    assert f"{STAGING}: worker runs 2 dyno(s), at least 2" in second.stdout
+
+
+def test_setup_never_scales_down_what_the_autoscaler_scaled_up(sidekiq_app, manifest,
+                                                               tmp_path):
+    heroku = Heroku(sidekiq_app, tmp_path)
+    heroku.seed({STAGING: deployed({"web": 1, "worker": 5}),
+                 PRODUCTION: deployed({"web": 1, "worker": 9})})
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 0, result.stderr
+    assert heroku.world()["apps"][PRODUCTION]["formation"]["worker"] == 9
+    assert heroku.world()["apps"][STAGING]["formation"]["worker"] == 5
+
+
+def test_setup_before_the_first_deploy_says_to_run_again_after_it(sidekiq_app, manifest,
+                                                                 tmp_path):
+    heroku = Heroku(sidekiq_app, tmp_path)
+    result = heroku.run("heroku-setup")
+    assert result.returncode == 0, result.stderr
+    assert [argv for argv in heroku.calls() if argv[0] == "ps:scale" and len(argv) > 3] == []
+    assert (f"{PRODUCTION} has no worker process yet: deploy it (bin/heroku-deploy), then "
+            f"run bin/heroku-setup again to scale the worker to 2.") in result.stderr
+
+
+# --------------------------------------------------------------------------- the worker runs
+
+SMOKE_KEY = "smoke:ran_at"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def heroku_redis(tmp_path_factory):
+    """Debian's redis-server on 127.0.0.1, TLS only with a self-signed certificate, as
+    Heroku Redis serves it; no persistence; a non-root process when the tests run as root.
+    Yields (REDIS_URL, redis-cli argv)."""
+    server = require_tool("redis-server")
+    cli = require_tool("redis-cli")
+    openssl = require_tool("openssl")
+    work = tmp_path_factory.mktemp("redis")
+    cert, key = work / "redis.crt", work / "redis.key"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=heroku-redis.invalid", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    port = free_port()
+    drop = []
+    if os.geteuid() == 0:
+        drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        shutil.chown(work, "nobody", "nogroup")
+        for path in (cert, key):
+            shutil.chown(path, "nobody", "nogroup")
+    process = subprocess.Popen(
+        [*drop, server, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+         "--save", "", "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    redis_cli = [cli, "--tls", "--insecure", "-h", "127.0.0.1", "-p", str(port)]
+    try:
+        for _ in range(100):
+            if process.poll() is not None:
+                pytest.fail(f"redis-server stopped: {process.stdout.read()}")
+            ping = subprocess.run([*redis_cli, "PING"], capture_output=True, text=True)
+            if ping.stdout.strip() == "PONG":
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("redis-server did not answer PING over TLS")
+        yield f"rediss://127.0.0.1:{port}/0", redis_cli
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def redis_get(redis_cli: list[str], key: str) -> str:
+    return subprocess.run([*redis_cli, "GET", key], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def run_worker_until_smoke(app: Path, manager: list[str], enqueue: list[str],
+                           env: dict[str, str], redis_cli: list[str],
+                           timeout: float = 90) -> str:
+    """Start the Procfile.dev worker under its process manager, enqueue the smoke job, wait
+    for its key in Redis; stop the manager's process group by its PID. Returns the log."""
+    subprocess.run([*redis_cli, "DEL", SMOKE_KEY], check=True, capture_output=True)
+    log = app.parent / "worker.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(manager, cwd=app, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        enqueued = subprocess.run(enqueue, cwd=app, env=env, capture_output=True, text=True,
+                                  timeout=120)
+        assert enqueued.returncode == 0, enqueued.stdout + enqueued.stderr
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not redis_get(redis_cli, SMOKE_KEY):
+            assert process.poll() is None, f"the worker stopped:\n{log.read_text()}"
+            time.sleep(0.25)
+        assert redis_get(redis_cli, SMOKE_KEY), f"the smoke job never ran:\n{log.read_text()}"
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+    return log.read_text()
+
+
+@pytest.fixture(scope="module")
+def python_venv(tmp_path_factory, apps) -> Path:
+    """One venv with the requirements of a Celery app and an RQ app, and honcho."""
+    from support.boot_apps import make_venv
+
+    return make_venv(tmp_path_factory.mktemp("venv") / "venv",
+                     [apps["django-celery-judoscale"] / "requirements.txt",
+                      apps["django-rq-hirefire"] / "requirements.txt"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("combo,says", [("django-celery-judoscale", "smoke task ran at"),
+                                        ("django-rq-hirefire", "smoke job ran at")])
+def test_python_worker_runs_the_smoke_job_from_heroku_redis_over_tls(
+        apps, python_venv, heroku_redis, combo, says):
+    from support.boot_apps import venv_env
+
+    redis_url, redis_cli = heroku_redis
+    app = apps[combo]
+    env = venv_env(python_venv, app.parent / "home", REDIS_URL=redis_url,
+                   APP_STAGE="development", SECRET_KEY="worker-test", PORT="5000")
+    python = str(python_venv / "bin" / "python")
+    smoke = registry.build_plan({**COMBOS[combo], "python_module": "demo_shop"}).smoke_command
+    # DEPLOY.md's command, with the venv's python.
+    enqueue = [python, *shlex.split(smoke)[1:]]
+    log = run_worker_until_smoke(app, [str(python_venv / "bin" / "honcho"), "start", "-f",
+                                       "Procfile.dev", "worker"],
+                                 enqueue, env, redis_cli)
+    assert says in log
+
+
+@pytest.mark.slow
+def test_sidekiq_runs_the_smoke_job_from_heroku_redis_over_tls(tmp_path_factory,
+                                                               heroku_redis):
+    from support.boot_apps import boot_env
+    from test_rails_layer import rails_new
+
+    require_tool("rails")
+    foreman = require_tool("foreman")
+    require_tool("bundle")
+    if subprocess.run(["gem", "list", "-i", "^sidekiq$"], capture_output=True).returncode:
+        missing("Debian's ruby-sidekiq is not installed (apt-get install ruby-sidekiq)")
+    redis_url, redis_cli = heroku_redis
+    parent = tmp_path_factory.mktemp("rails-sidekiq")
+    app = rails_new(parent)
+    gemfile = app / "Gemfile"
+    # Debian has no byebug gem, and `rails new` asks for it.
+    gemfile.write_text("".join(line for line in gemfile.read_text().splitlines(True)
+                               if "byebug" not in line))
+    generate(app, {"worker": "sidekiq", "addons": ["heroku-redis"], "worker_min": "1"},
+             overwrite=True)
+    env = boot_env(parent / "home", REDIS_URL=redis_url, PORT="5000")
+    bundle = subprocess.run(["bundle", "install", "--local"], cwd=app, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert bundle.returncode == 0, bundle.stdout + bundle.stderr
+    log = run_worker_until_smoke(
+        app, [foreman, "start", "-f", "Procfile.dev", "worker"],
+        ["bin/rails", "runner", "SmokeJob.perform_later"], env, redis_cli, timeout=120)
+    assert "SmokeJob ran at" in log
