@@ -88,6 +88,11 @@ def rails_apps(tmp_path_factory):
     return get
 
 
+def procfile(app) -> dict[str, str]:
+    """Process type -> command, as Heroku reads the app's Procfile."""
+    return dict(line.split(": ", 1) for line in (app / "Procfile").read_text().splitlines())
+
+
 def rails_app_with_dev_server(rails_apps, dev_server: str):
     web_server = next(web for web, dev in RAILS_VARIANTS.items() if dev == dev_server)
     return rails_apps(web_server)
@@ -121,9 +126,9 @@ def python_apps(tmp_path_factory):
     return get
 
 
-def python_production_env(app, venv_dir, database_url: str, **values):
+def python_production_env(stack: str, app, venv_dir, database_url: str, **values):
     return venv_env(venv_dir, app.parent / "home", **{
-        **heroku_config("django"), "APP_STAGE": "production",
+        **heroku_config(stack), "APP_STAGE": "production",
         "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": database_url, **values})
 
 
@@ -180,10 +185,6 @@ def test_rails_production_refuses_to_boot_without_secret_key_base(rails_apps, pg
     assert report["exited_by_itself"], describe(report)
     assert "SECRET_KEY_BASE is not set, so production refuses to boot" in report["output"]
     assert not report["left_running"]
-
-
-def procfile(app) -> dict[str, str]:
-    return dict(line.split(": ", 1) for line in (app / "Procfile").read_text().splitlines())
 
 
 def test_rails_release_phase_creates_the_tables_of_the_app_migrations(rails_apps, pg_admin):
@@ -276,7 +277,7 @@ def test_python_production_gunicorn_answers_health_behind_the_router(
     assert web.startswith("newrelic-admin run-program gunicorn " if newrelic else "gunicorn ")
     database_url = create_database(pg_admin)
     # No NEW_RELIC_LICENSE_KEY: the agent must not stop the app from booting without it.
-    env = python_production_env(app, venv_dir, database_url)
+    env = python_production_env(stack, app, venv_dir, database_url)
 
     report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
                         "-p", str(PORT)], env, path="/health", headers=ROUTER_HEADERS,
@@ -292,7 +293,7 @@ def test_python_production_gunicorn_answers_health_behind_the_router(
 def test_python_production_answers_400_to_a_host_outside_allowed_hosts(
         python_apps, pg_admin, stack):
     app, venv_dir = python_apps(stack)
-    env = python_production_env(app, venv_dir, create_database(pg_admin))
+    env = python_production_env(stack, app, venv_dir, create_database(pg_admin))
 
     report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
                         "-p", str(PORT)], env, path="/health", expect_status=400,
@@ -304,7 +305,7 @@ def test_python_production_answers_400_to_a_host_outside_allowed_hosts(
 
 def test_django_production_redirects_plain_http_to_https(python_apps, pg_admin):
     app, venv_dir = python_apps("django")
-    env = python_production_env(app, venv_dir, create_database(pg_admin))
+    env = python_production_env("django", app, venv_dir, create_database(pg_admin))
     plain = {**ROUTER_HEADERS, "X-Forwarded-Proto": "http"}
 
     report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
@@ -319,7 +320,7 @@ def test_django_production_redirects_plain_http_to_https(python_apps, pg_admin):
 def test_python_production_refuses_to_boot_without_secret_key(python_apps, pg_admin,
                                                               stack):
     app, venv_dir = python_apps(stack)
-    env = python_production_env(app, venv_dir, create_database(pg_admin),
+    env = python_production_env(stack, app, venv_dir, create_database(pg_admin),
                                 SECRET_KEY=None)
 
     report = boot(app, [str(venv_dir / "bin" / "honcho"), "start", "web", *NO_ENV_FILE,
@@ -333,7 +334,7 @@ def test_python_production_refuses_to_boot_without_secret_key(python_apps, pg_ad
 
 def test_django_check_deploy_passes_under_production_settings(python_apps, pg_admin):
     app, venv_dir = python_apps("django")
-    env = python_production_env(app, venv_dir, create_database(pg_admin))
+    env = python_production_env("django", app, venv_dir, create_database(pg_admin))
 
     done = subprocess.run(["python", "manage.py", "check", "--deploy", "--fail-level",
                            "WARNING"], cwd=app, env=env, capture_output=True, text=True,
@@ -345,7 +346,7 @@ def test_django_check_deploy_passes_under_production_settings(python_apps, pg_ad
 def test_django_release_command_migrates_a_real_postgres(python_apps, pg_admin):
     app, venv_dir = python_apps("django")
     database_url = create_database(pg_admin)
-    env = python_production_env(app, venv_dir, database_url)
+    env = python_production_env("django", app, venv_dir, database_url)
 
     done = subprocess.run(procfile(app)["release"], shell=True, cwd=app, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
