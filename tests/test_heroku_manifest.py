@@ -38,6 +38,8 @@ VALID = [
     "maintenance:on -ademo-shop",
     "whoami",  # alias of auth:whoami
     "addons -a demo-shop",
+    "ps:scale worker=2 -a demo-shop",
+    "ps:scale -a demo-shop",  # prints the formation
 ]
 
 INVALID = [
@@ -58,6 +60,8 @@ INVALID = [
     ("maintenance:on -a demo-shop now", "takes 0 argument(s)"),
     ("--app demo-shop config", "the command must come first"),
     ("", "no command given"),
+    ("ps:scale worker=2", "required flag --app"),
+    ("ps scale worker=2 -a demo-shop", "legacy space-separated command 'ps scale'"),
 ]
 
 

@@ -13,6 +13,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -273,14 +274,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def heroku_redis(tmp_path_factory):
+def heroku_redis():
     """Debian's redis-server on 127.0.0.1, TLS only with a self-signed certificate, as
     Heroku Redis serves it; no persistence; a non-root process when the tests run as root.
     Yields (REDIS_URL, redis-cli argv)."""
     server = require_tool("redis-server")
     cli = require_tool("redis-cli")
     openssl = require_tool("openssl")
-    work = tmp_path_factory.mktemp("redis")
+    # Not under pytest's folder: that is private to the user running the tests.
+    work = Path(tempfile.mkdtemp(prefix="copier-heroku-redis-"))
     cert, key = work / "redis.crt", work / "redis.key"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=heroku-redis.invalid", "-keyout", str(key), "-out",
@@ -313,6 +315,7 @@ def heroku_redis(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def redis_get(redis_cli: list[str], key: str) -> str:
@@ -400,6 +403,10 @@ def test_sidekiq_runs_the_smoke_job_from_heroku_redis_over_tls(tmp_path_factory,
     # Debian has no byebug gem, and `rails new` asks for it.
     gemfile.write_text("".join(line for line in gemfile.read_text().splitlines(True)
                                if "byebug" not in line))
+    # `rails new --minimal` leaves Active Job out; an app with jobs has it.
+    application = app / "config" / "application.rb"
+    application.write_text(application.read_text().replace(
+        '# require "active_job/railtie"', 'require "active_job/railtie"'))
     generate(app, {"worker": "sidekiq", "addons": ["heroku-redis"], "worker_min": "1"},
              overwrite=True)
     env = boot_env(parent / "home", REDIS_URL=redis_url, PORT="5000")
