@@ -57,7 +57,7 @@ def rails_cases(work: Path, server_url: str, src: Path):
         database_url = create_database(server_url)
         home = app.parent / "home"
         dev = boot_env(home, DATABASE_URL=database_url)
-        prod = boot_env(home, **heroku_config("rails"), APP_STAGE="production",
+        prod = boot_env(home, **heroku_config(app), APP_STAGE="production",
                         SECRET_KEY_BASE=new_secret(), DATABASE_URL=database_url)
         migrated = rails(app, prod, "db:migrate")
         if migrated.returncode:
@@ -78,7 +78,7 @@ def python_cases(work: Path, server_url: str, src: Path):
         honcho = str(venv_dir / "bin" / "honcho")
         database_url = create_database(server_url)
         home = app.parent / "home"
-        prod = venv_env(venv_dir, home, **heroku_config(stack), APP_STAGE="production",
+        prod = venv_env(venv_dir, home, **heroku_config(app), APP_STAGE="production",
                         SECRET_KEY=new_secret(), DATABASE_URL=database_url)
         yield (stack, "gunicorn", "honcho start web (Procfile)", app,
                [honcho, "start", "web", *NO_ENV_FILE, "-p", str(PORT)], prod, "/health",

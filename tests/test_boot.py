@@ -100,7 +100,7 @@ def rails_app_with_dev_server(rails_apps, dev_server: str):
 
 def rails_production_env(app, database_url: str, **values):
     return boot_env(app.parent / "home", **{
-        **heroku_config("rails"), "APP_STAGE": "production", "SECRET_KEY_BASE": new_secret(),
+        **heroku_config(app), "APP_STAGE": "production", "SECRET_KEY_BASE": new_secret(),
         "DATABASE_URL": database_url, **values})
 
 
@@ -128,7 +128,7 @@ def python_apps(tmp_path_factory):
 
 def python_production_env(stack: str, app, venv_dir, database_url: str, **values):
     return venv_env(venv_dir, app.parent / "home", **{
-        **heroku_config(stack), "APP_STAGE": "production",
+        **heroku_config(app), "APP_STAGE": "production",
         "SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": database_url, **values})
 
 
@@ -355,3 +355,53 @@ def test_django_release_command_migrates_a_real_postgres(python_apps, pg_admin):
     with psycopg.connect(database_url) as conn:
         applied = {row[0] for row in conn.execute("SELECT app FROM django_migrations")}
     assert {"auth", "contenttypes", "sessions"} <= applied
+
+
+@pytest.fixture(params=["django", "flask"])
+def python_database_with_a_customer(request, python_apps, pg_admin):
+    """A Python app with sanitize rules for a users table holding one real-looking user:
+    (stack, app, venv, database_url, user_id)."""
+    stack = request.param
+    app, venv_dir = python_apps(stack)
+    (app / "config" / "sanitize.yml").write_text(
+        "tables:\n  users:\n    columns:\n      email: email\n      name: name\n"
+        "truncate: []\n")
+    database_url = create_database(pg_admin)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, "
+                     "name text)")
+        user_id = conn.execute("INSERT INTO users (email, name) VALUES "
+                               "('ada@real-customer.example', 'Ada Lovelace') RETURNING id"
+                               ).fetchone()[0]
+    return stack, app, venv_dir, database_url, user_id
+
+
+def sanitize_in(stack: str, app, env) -> subprocess.CompletedProcess:
+    """The task as bin/heroku-mirror-db runs it on staging (the registry's command)."""
+    from extensions import registry
+
+    return subprocess.run(registry.sanitize_command(stack), shell=True, cwd=app, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_python_sanitize_command_scrubs_a_staging_copy(python_database_with_a_customer):
+    stack, app, venv_dir, database_url, user_id = python_database_with_a_customer
+    env = python_production_env(stack, app, venv_dir, database_url, APP_STAGE="staging")
+
+    done = sanitize_in(stack, app, env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "public.users: updated 1 of 1 rows" in done.stdout + done.stderr
+    assert read_user(database_url, user_id) == (f"user{user_id}@example.invalid",
+                                                f"User {user_id}")
+
+
+def test_python_sanitize_command_refuses_production(python_database_with_a_customer):
+    stack, app, venv_dir, database_url, user_id = python_database_with_a_customer
+    env = python_production_env(stack, app, venv_dir, database_url)
+
+    done = sanitize_in(stack, app, env)
+
+    assert done.returncode != 0
+    assert "APP_STAGE is production" in done.stderr
+    assert read_user(database_url, user_id) == ("ada@real-customer.example", "Ada Lovelace")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from conftest import ROOT, generate, missing, require_tool
 
-from extensions.registry import STACKS
+from extensions.registry import build_plan
 
 PROBE = Path(__file__).resolve().parent / "boot_probe.py"
 # Inside a namespace of its own every port is free; 5000 is foreman's and honcho's default.
@@ -54,10 +54,12 @@ end
 
 # --------------------------------------------------------------------------- environment
 
-def heroku_config(stack: str) -> dict[str, str]:
-    """The config vars bin/heroku-setup sets on a Heroku app of this stack."""
-    return {var.name: var.heroku_value for var in STACKS[stack].config_vars
-            if var.heroku_value is not None}
+def heroku_config(app: Path) -> dict[str, str]:
+    """The plain config vars bin/heroku-setup sets on this app's production app."""
+    import yaml
+
+    answers = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    return build_plan(answers).config_values("production")
 
 
 def boot_env(home: Path, **values: str | None) -> dict[str, str]:
