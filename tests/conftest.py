@@ -48,30 +48,45 @@ def copier_questions() -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
-def choice_refused(validator: str) -> bool:
-    """Whether a choice's validator refuses it under the default answers."""
+def choice_refused(validator: str, answers: dict[str, Any] | None = None) -> bool:
+    """Whether a choice's validator refuses it under the default answers plus `answers`."""
     from jinja2 import Environment
 
     from extensions.heroku import HerokuExtension
 
-    defaults = {q: spec.get("default") for q, spec in copier_questions().items()}
+    context = {q: spec.get("default") for q, spec in copier_questions().items()}
+    context.update(answers or {})
     return bool(Environment(extensions=[HerokuExtension]).from_string(validator)
-                .render(defaults).strip())
+                .render(context).strip())
+
+
+def choice_contexts(question: str) -> list[tuple[Any, dict[str, Any]]]:
+    """Every value a question offers, each with the answers under which it is accepted:
+    {} for the default answers, else the first stack that takes it (a Celery worker needs
+    a Python stack). A choice no stack accepts is left out: the prompt never offers it."""
+    choices = copier_questions()[question].get("choices", {})
+    contexts = []
+    for value in choices.values() if isinstance(choices, dict) else choices:
+        if not isinstance(value, dict):
+            contexts.append((value, {}))
+            continue
+        candidates = [{}, *({"stack": stack} for stack in choice_plain_values("stack"))]
+        accepted = [c for c in candidates
+                    if not value.get("validator") or not choice_refused(value["validator"], c)]
+        if accepted:
+            contexts.append((value["value"], accepted[0]))
+    return contexts
+
+
+def choice_plain_values(question: str) -> list[Any]:
+    choices = copier_questions()[question].get("choices", {})
+    return [v["value"] if isinstance(v, dict) else v
+            for v in (choices.values() if isinstance(choices, dict) else choices)]
 
 
 def choice_values(question: str) -> list[Any]:
-    """The values a question offers and accepts (disabled choices left out)."""
-    choices = copier_questions()[question].get("choices", {})
-    values = []
-    for value in choices.values() if isinstance(choices, dict) else choices:
-        if isinstance(value, dict):
-            if value.get("validator") and choice_refused(value["validator"]):
-                # A choice guarded by a validator is accepted only when it renders nothing
-                # for the default answers (a worker of another stack is not).
-                continue
-            value = value["value"]
-        values.append(value)
-    return values
+    """The values a question offers and accepts under the default answers."""
+    return [value for value, context in choice_contexts(question) if not context]
 
 
 def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",

@@ -109,6 +109,7 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
         answer("Daily Postgres backup")
         answer("Put staging and production")
         answer("Turn on review apps")
+        answer("Background worker")  # none: the other worker questions are skipped
         child.expect(pexpect.EOF, timeout=120)
     finally:
         child.close()

@@ -17,7 +17,7 @@ import honcho.environ
 import pytest
 import yaml
 
-from conftest import choice_values, copier_questions, generate, require_tool
+from conftest import choice_contexts, choice_values, copier_questions, generate, require_tool
 
 
 def answer_sets() -> list[tuple[str, dict[str, Any]]]:
@@ -35,8 +35,10 @@ def answer_sets() -> list[tuple[str, dict[str, Any]]]:
             sets.append((f"{name}=all", {name: values}))
             sets.extend((f"{name}={v}", {name: [v]}) for v in values)
         else:
-            sets.extend((f"{name}={v}", {name: v}) for v in values
-                        if v != question.get("default"))
+            # A choice only some stacks take (a Celery worker) comes with such a stack.
+            sets.extend((f"{name}={v}", {**context, name: v})
+                        for v, context in choice_contexts(name)
+                        if v != question.get("default") or context)
     sets += [
         ("team-and-no-backups", {"heroku_team": "acme-web", "backup_schedule": ""}),
         ("pipeline-with-review-apps", {"pipeline": True, "review_apps": True}),
