@@ -177,6 +177,9 @@ def dry_runs(app: Path) -> list[tuple[str, ...]]:
     return runs
 
 
+# The file every script sources; not executable, not run on its own.
+SHARED_HELPER = "bin/lib/heroku.bash"
+
 # --------------------------------------------------------------------------- the matrix
 
 
@@ -184,11 +187,11 @@ def dry_runs(app: Path) -> list[tuple[str, ...]]:
 def test_scripts_pass_bash_n_and_shellcheck(generated, combo):
     require_tool("shellcheck")
     app = generated[combo]
-    files = [f"bin/{s}" for s in SCRIPTS if (app / "bin" / s).exists()] + ["bin/lib/heroku.sh"]
+    files = [f"bin/{s}" for s in SCRIPTS if (app / "bin" / s).exists()] + [SHARED_HELPER]
     for path in files:
         result = subprocess.run(["bash", "-n", path], cwd=app, capture_output=True, text=True)
         assert result.returncode == 0, f"{combo} {path}: {result.stderr}"
-        if path != "bin/lib/heroku.sh":
+        if path != SHARED_HELPER:
             mode = (app / path).stat().st_mode
             assert mode & stat.S_IXUSR, f"{combo}: {path} is not executable"
     for follow in (["-x"], []):
