@@ -182,7 +182,7 @@ RAILS_CONFIG_VARS = (
     ConfigVar("RAILS_SERVE_STATIC_FILES", "Let Rails serve public/ (no web server in "
               "front of it on Heroku).", "enabled", heroku_value="enabled"),
     ConfigVar("WEB_CONCURRENCY", "Web server worker processes per dyno.", "2",
-              heroku_value="2"),
+              heroku_value="2", local=False),
     ConfigVar("RAILS_MAX_THREADS", "Threads per worker process; also the size of the "
               "database connection pool.", "5", heroku_value="5"),
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
@@ -210,7 +210,7 @@ PYTHON_CONFIG_VARS = (
     ConfigVar("ALLOWED_HOSTS", "Host names the app answers, comma-separated; a leading dot "
               "allows subdomains.", "localhost,127.0.0.1", heroku_value=".herokuapp.com"),
     ConfigVar("WEB_CONCURRENCY", "Gunicorn worker processes per dyno.", "2",
-              heroku_value="2"),
+              heroku_value="2", local=False),
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
               "honcho sets it in development.", "5000", source="Heroku", local=False),
 )
@@ -316,7 +316,8 @@ DEV_SERVERS: dict[str, DevServer] = {
         key="thin",
         label="Thin",
         stacks=("rails",),
-        command="bundle exec thin start -p $PORT",
+        # Loopback only, as `bin/rails server` binds in development.
+        command="bundle exec thin start -a 127.0.0.1 -p $PORT",
         package=Package("thin", ">= 1.7", group="development"),
     ),
     "runserver": DevServer(
@@ -339,8 +340,8 @@ ADDONS: dict[str, Addon] = {
         label="Heroku Postgres",
         plan="essential-0",
         provides=(
-            ConfigVar("DATABASE_URL", "PostgreSQL connection URL. In development Rails "
-                      "reads config/database.yml instead; leave it unset there.",
+            ConfigVar("DATABASE_URL", "PostgreSQL connection URL. Leave it unset in "
+                      "development, where the app uses its local database settings.",
                       "postgres://USER:PASSWORD@localhost:5432/DATABASE",
                       source="heroku-postgresql add-on", local=False),
         ),
@@ -356,7 +357,7 @@ ADDONS: dict[str, Addon] = {
         provides=(
             ConfigVar("NEW_RELIC_LICENSE_KEY", "New Relic licence key; the agent stays "
                       "off without it.", "your-new-relic-license-key",
-                      source="newrelic add-on", secret=True),
+                      source="newrelic add-on", secret=True, local=False),
             ConfigVar("NEW_RELIC_APP_NAME", "Name the app reports under in New Relic, "
                       "one per stage.", "APP_NAME", source="bin/heroku-setup"),
             ConfigVar("NEW_RELIC_LOG", "Where the agent logs; stdout on Heroku.",

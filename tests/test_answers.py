@@ -118,4 +118,4 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
     assert "production_app: corner-shop-prod" in answers
     assert "dev_server: thin" in answers
     assert "heroku_region: eu" in answers
-    assert (dst / "Procfile.dev").read_text() == "web: bundle exec thin start -p $PORT\n"
+    assert (dst / "Procfile.dev").read_text() == "web: bundle exec thin start -a 127.0.0.1 -p $PORT\n"

@@ -506,17 +506,56 @@ def test_mirror_db_restores_production_into_staging_then_sanitizes(heroku):
     assert world["apps"][PRODUCTION]["restores"] == []
 
 
+def test_mirror_db_reopens_staging_when_it_fails_before_touching_its_data(heroku):
+    heroku.seed({STAGING: {}, PRODUCTION: {}})
+    result = heroku.run("heroku-mirror-db", "--confirm", STAGING, fail="pg:backups:capture")
+    assert result.returncode != 0
+    commands = [argv[0] for argv in heroku.calls()]
+    assert commands[-1] == "maintenance:off" and "pg:backups:restore" not in commands
+    assert heroku.world()["apps"][STAGING]["maintenance"] is False
+    assert "the mirror stopped on a failed step, before staging's data was touched" in (
+        result.stderr)
+
+
 @pytest.mark.parametrize("failing", ["pg:backups:restore", "run"])
-def test_mirror_db_turns_maintenance_off_even_when_a_step_fails(heroku, failing):
+def test_mirror_db_keeps_staging_closed_while_its_data_may_be_unsanitized(heroku, failing):
     heroku.seed({STAGING: {}, PRODUCTION: {}})
     result = heroku.run("heroku-mirror-db", "--confirm", STAGING, fail=failing)
     assert result.returncode != 0
-    commands = [argv[0] for argv in heroku.calls()]
-    assert commands[-1] == "maintenance:off"
-    assert heroku.world()["apps"][STAGING]["maintenance"] is False
-    assert "the mirror stopped on a failed step" in result.stderr
-    if failing == "pg:backups:restore":
-        assert "run" not in commands
+    assert "maintenance:off" not in [argv[0] for argv in heroku.calls()]
+    assert heroku.world()["apps"][STAGING]["maintenance"] is True
+    assert "may now hold production's data, not yet sanitized, so it stays in maintenance" in (
+        result.stderr)
+    assert (f"heroku run --exit-code -a {STAGING} -- bin/rails db:sanitize && "
+            f"heroku maintenance:off -a {STAGING}") in result.stderr
+
+
+@pytest.fixture
+def worker_heroku(tmp_path, manifest) -> Heroku:
+    app = generate(tmp_path / "worker-shop", {"project_name": "demo-shop",
+                                              "worker": "sidekiq"})
+    return Heroku(app, tmp_path)
+
+
+def test_mirror_db_stops_the_staging_worker_until_the_data_is_sanitized(worker_heroku):
+    worker_heroku.seed({STAGING: {"formation": {"web": 1, "worker": 2}}, PRODUCTION: {}})
+    result = worker_heroku.run("heroku-mirror-db", "--confirm", STAGING)
+    assert result.returncode == 0, result.stderr
+    calls = [argv for argv in worker_heroku.calls() if argv[0] != "auth:whoami"]
+    stop = calls.index(["ps:scale", "worker=0", "-a", STAGING])
+    assert stop < calls.index(["pg:backups:capture", "DATABASE_URL", "-a", PRODUCTION])
+    sanitize = calls.index(["run", "--exit-code", "-a", STAGING, "--", "bin/rails",
+                            "db:sanitize"])
+    assert calls.index(["ps:scale", "worker=2", "-a", STAGING]) > sanitize
+    assert worker_heroku.world()["apps"][STAGING]["formation"]["worker"] == 2
+
+
+def test_mirror_db_leaves_the_worker_stopped_when_sanitize_fails(worker_heroku):
+    worker_heroku.seed({STAGING: {"formation": {"web": 1, "worker": 2}}, PRODUCTION: {}})
+    result = worker_heroku.run("heroku-mirror-db", "--confirm", STAGING, fail="run")
+    assert result.returncode != 0
+    assert worker_heroku.world()["apps"][STAGING]["formation"]["worker"] == 0
+    assert f"heroku ps:scale worker=2 -a {STAGING}" in result.stderr
 
 
 @pytest.mark.parametrize("combo", MATRIX)

@@ -58,7 +58,7 @@ def test_plan_for_default_rails_answers():
         "backup_schedule": "02:00 UTC"})
     assert plan.procfile == [("web", "bundle exec puma -C config/puma.rb"),
                              ("release", "bin/rails db:migrate")]
-    assert plan.procfile_dev == [("web", "bundle exec thin start -p $PORT")]
+    assert plan.procfile_dev == [("web", "bundle exec thin start -a 127.0.0.1 -p $PORT")]
     # Registry order, whatever order the answers came in.
     assert [a.key for a in plan.addons] == ["heroku-postgresql", "newrelic"]
     assert [p.name for p in plan.packages] == ["puma", "thin", "pg", "newrelic_rpm"]

@@ -357,16 +357,31 @@ def test_an_autocommit_connection_still_gets_one_transaction(awkward_db, tmp_pat
 @pytest.mark.parametrize("env, reason", [
     ({"APP_STAGE": "production"}, "APP_STAGE is production"),
     ({"APP_STAGE": "production", "RAILS_ENV": "development"}, "APP_STAGE is production"),
-    ({"APP_STAGE": "", "APP_ENV": "production"}, "APP_STAGE is unset and APP_ENV is production"),
+    ({"APP_STAGE": "", "APP_ENV": "production"}, {
+        "ruby": "APP_STAGE is unset and APP_ENV is production",
+        "python": "APP_STAGE is unset, which counts as production"}),
     ({"APP_STAGE": "prod", "APP_ENV": "production"}, "APP_STAGE is 'prod', not a known stage"),
 ], ids=["stage-production", "stage-wins-over-env", "no-stage-production-env", "unknown-stage"])
 def test_production_is_refused_and_nothing_changes(engine, awkward_db, tmp_path, python_path,
                                                    env, reason):
+    if isinstance(reason, dict):
+        reason = reason[engine]
     before = snapshot(awkward_db)
     result = sanitize(engine, awkward_db, write_rules(tmp_path, RULES), env=env, check=False,
                       python_path=python_path)
     assert result.returncode != 0
     assert "refusing to run" in result.stderr and reason in result.stderr
+    assert snapshot(awkward_db) == before
+
+
+def test_python_apps_treat_an_unset_stage_as_production(awkward_db, tmp_path, python_path):
+    """As heroku_env.py does: nothing on Heroku sets DJANGO_ENV, so it cannot vouch."""
+    before = snapshot(awkward_db)
+    result = sanitize("python", awkward_db, write_rules(tmp_path, RULES), check=False,
+                      env={"APP_STAGE": "", "DJANGO_ENV": "development"},
+                      python_path=python_path)
+    assert result.returncode != 0
+    assert "APP_STAGE is unset, which counts as production" in result.stderr
     assert snapshot(awkward_db) == before
 
 

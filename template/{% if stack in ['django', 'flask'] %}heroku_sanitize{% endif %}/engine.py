@@ -26,7 +26,6 @@ SHAPES = {
 }
 TEXT_TYPES = ("text", "varchar", "bpchar", "citext")
 ALLOWED_STAGES = ("staging", "review", "development", "test")
-FRAMEWORK_ENV_VARS = ("DJANGO_ENV", "FLASK_ENV", "APP_ENV")
 
 # A column name looks personal when one of its words is in PERSONAL_WORDS or it contains
 # one of PERSONAL_PARTS (so "encrypted_password" and "lastName" count, "zipper" does not).
@@ -70,27 +69,26 @@ class SanitizeError(Exception):
 
 # --- guard -------------------------------------------------------------------------------
 
-def guard(env: dict[str, str] | None = None,
-          framework_vars: tuple[str, ...] = FRAMEWORK_ENV_VARS) -> str:
+def guard(env: dict[str, str] | None = None) -> str:
     """Refuse production. Returns the stage it allows, in words; raises otherwise.
 
-    APP_STAGE decides; when it is unset or unknown, a production framework environment
-    refuses too (staging runs the production environment with APP_STAGE=staging).
+    APP_STAGE decides, and only a known non-production stage is allowed: the Python apps
+    treat an unset or unknown APP_STAGE as production (heroku_env.py), and nothing on
+    Heroku sets a framework variable that could tell otherwise.
     """
     env = os.environ if env is None else env
     stage = env.get("APP_STAGE", "").strip()
-    if stage == "production":
-        raise SanitizeError("refusing to run: APP_STAGE is production. Sanitize runs on "
-                            "staging, review, development or test databases only.")
     if stage in ALLOWED_STAGES:
         return f"APP_STAGE={stage}"
-    for var in framework_vars:
-        if env.get(var, "").strip() == "production":
-            what = f"APP_STAGE is {stage!r}, not a known stage" if stage else "APP_STAGE is unset"
-            raise SanitizeError(
-                f"refusing to run: {what} and {var} is production. Set APP_STAGE to one of "
-                f"{', '.join(ALLOWED_STAGES)} on a database that is not production.")
-    return f"APP_STAGE={stage}" if stage else "APP_STAGE unset, not a production environment"
+    if stage == "production":
+        what = "APP_STAGE is production"
+    elif stage:
+        what = f"APP_STAGE is {stage!r}, not a known stage, which counts as production"
+    else:
+        what = "APP_STAGE is unset, which counts as production"
+    raise SanitizeError(f"refusing to run: {what}. Sanitize runs on staging, review, "
+                        f"development or test databases only: set APP_STAGE to one of "
+                        f"{', '.join(ALLOWED_STAGES)} on a database that is not production.")
 
 
 # --- rules -------------------------------------------------------------------------------
