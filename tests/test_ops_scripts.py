@@ -421,7 +421,9 @@ def test_config_pull_refuses_an_env_that_git_would_commit(heroku, app):
 
 
 def test_config_pull_writes_a_private_env_and_keeps_a_backup_with_force(heroku, app):
-    heroku.seed({STAGING: {"config": {"APP_STAGE": "staging", "NOTE": "it's \"quoted\""}}})
+    heroku.seed({STAGING: {"config": {"APP_STAGE": "staging", "NOTE": "it's \"quoted\"",
+                                      "RAILS_ENV": "production",
+                                      "DATABASE_URL": "postgres://u:p@staging-db/d"}}})
     (app / ".env").write_text("MINE=1\n")
     refused = heroku.run("heroku-config-pull")
     assert refused.returncode == 1
@@ -432,7 +434,10 @@ def test_config_pull_writes_a_private_env_and_keeps_a_backup_with_force(heroku, 
     assert forced.returncode == 0, forced.stderr
     env = app / ".env"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
-    assert env.read_text().splitlines() == ["APP_STAGE=staging", "NOTE=\"it's \\\"quoted\\\"\""]
+    # bin/dev must not run as staging: its stage, environment and database stay out.
+    assert sorted(env.read_text().splitlines()[1:]) == [
+        "# DATABASE_URL='postgres://u:p@staging-db/d'", "# RAILS_ENV=production",
+        "APP_STAGE=development", "NOTE=\"it's \\\"quoted\\\"\""]
     backups = list(app.glob(".env.backup-*"))
     assert len(backups) == 1 and backups[0].read_text() == "MINE=1\n"
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600
