@@ -344,6 +344,10 @@ ADDONS: dict[str, Addon] = {
                       "development, where the app uses its local database settings.",
                       "postgres://USER:PASSWORD@localhost:5432/DATABASE",
                       source="heroku-postgresql add-on", local=False),
+            ConfigVar("SANITIZE_SALT", "Keys the sanitize task's hash strategy, on staging "
+                      "only; it wins over the salt in config/sanitize.yml.",
+                      "any-long-random-text", source="bin/heroku-setup (random, staging)",
+                      secret=True, local=False),
         ),
         packages={"rails": (Package("pg", ">= 1.1"),),
                   "django": (Package("psycopg[binary]", ">=3.1"),),
@@ -765,6 +769,28 @@ class Plan:
         """What .env gets at copy time besides the secret."""
         return {v.name: v.development_value for v in self.config_vars
                 if v.development_value is not None}
+
+    def generated_secrets(self, stage: str) -> list[str]:
+        """Config vars bin/heroku-setup fills with a fresh random value, per app.
+
+        SANITIZE_SALT keys the sanitize task's `hash` strategy: random and kept on
+        staging, so a pseudonym stays the same from one mirror to the next but cannot be
+        reversed by hashing guesses, as it could with a salt from the committed rules."""
+        secrets = [self.stack.secret_var]
+        if self.has_postgres and stage != "production":
+            secrets.append("SANITIZE_SALT")
+        return secrets
+
+    def config_cell(self, var: ConfigVar, stage: str) -> str:
+        """What DEPLOY.md's config var table says one stage holds."""
+        values = self.config_values(stage)
+        if var.name in values:
+            return f"`{values[var.name]}`"
+        if var.name in self.generated_secrets(stage):
+            return "random, not shown"
+        if var.secret and var.source.endswith("add-on"):
+            return "set by the add-on"
+        return ""
 
     def config_values(self, stage: str) -> dict[str, str]:
         """Plain (non-secret) config vars the setup script sets on one app."""

@@ -271,8 +271,10 @@ def test_setup_dry_run_prints_what_a_careful_person_would_type(heroku):
     ]
     assert "+ git config heroku.remote staging" in result.stdout
     assert steps[4].startswith("config:set APP_STAGE=staging ")
-    assert steps[4].endswith(f"SECRET_KEY_BASE=<secret> -a {STAGING}")
+    assert steps[4].endswith(f"SECRET_KEY_BASE=<secret> SANITIZE_SALT=<secret> -a {STAGING}")
     assert steps[5].startswith("config:set APP_STAGE=production ")
+    # The sanitize salt is staging's alone: production never runs the task.
+    assert steps[5].endswith(f"SECRET_KEY_BASE=<secret> -a {PRODUCTION}")
     assert steps[6:8] == [f"pipelines:create demo-shop -a {STAGING} --stage staging",
                           f"pipelines:add demo-shop -a {PRODUCTION} --stage production"]
     assert steps[-1] == f"pg:backups:schedule DATABASE_URL --at 02:00 UTC -a {PRODUCTION}"
@@ -325,8 +327,10 @@ def test_secrets_differ_between_apps_and_never_appear_in_output(heroku):
     assert result.returncode == 0, result.stderr
     config = {name: heroku.world()["apps"][name]["config"] for name in (STAGING, PRODUCTION)}
     secrets = [config[name]["SECRET_KEY_BASE"] for name in (STAGING, PRODUCTION)]
+    secrets.append(config[STAGING]["SANITIZE_SALT"])
     assert all(re.fullmatch(r"[0-9a-f]{128}", s) for s in secrets)
-    assert secrets[0] != secrets[1]
+    assert len(set(secrets)) == 3
+    assert "SANITIZE_SALT" not in config[PRODUCTION]
     for secret in secrets:
         assert secret not in result.stdout + result.stderr
     assert "SECRET_KEY_BASE=<secret>" in result.stdout
