@@ -6,6 +6,7 @@ the logic live in registry.py beside this file; this module only exposes them to
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -78,6 +79,16 @@ def random_secret(nbytes: int = 64) -> str:
 class HerokuExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        # Copier compiles each path part and question text with from_string, the same
+        # strings over and over (a folder's name once for every file in it): compile once.
+        compile_once = functools.lru_cache(maxsize=None)(environment.from_string)
+
+        def from_string(source, globals=None, template_class=None):
+            if globals is None and template_class is None and isinstance(source, str):
+                return compile_once(source)
+            return Environment.from_string(environment, source, globals, template_class)
+
+        environment.from_string = from_string
         environment.filters.update(
             slugify=registry.slugify,
             app_slug_default=registry.app_slug_default,
