@@ -90,7 +90,6 @@ class Worker:
     label: str
     stacks: tuple[str, ...]
     command: str  # Procfile's worker line; {module} stands for the app's Python package
-    dev_command: str
     addon: str  # the add-on that holds its queue, joined to the chosen ones
     packages: tuple[Package, ...]
     queue: str  # the queue the smoke job uses and the autoscalers watch
@@ -98,6 +97,12 @@ class Worker:
     smoke: str
     config_vars: tuple[ConfigVar, ...] = ()
     docs: str = ""
+    # Procfile.dev's worker line, when it differs from Procfile's.
+    dev_command: str = ""
+
+    @property
+    def development_command(self) -> str:
+        return self.dev_command or self.command
 
 
 @dataclass(frozen=True)
@@ -431,7 +436,6 @@ WORKERS: dict[str, Worker] = {
         # Threads equal to the database pool (RAILS_MAX_THREADS), so no job waits for a
         # connection.
         command="bundle exec sidekiq -c ${{RAILS_MAX_THREADS:-5}}",
-        dev_command="bundle exec sidekiq -c ${{RAILS_MAX_THREADS:-5}}",
         addon="heroku-redis",
         packages=(Package("sidekiq", ">= 6.4"),),
         queue="default",
@@ -443,7 +447,6 @@ WORKERS: dict[str, Worker] = {
         label="GoodJob",
         stacks=("rails",),
         command="bundle exec good_job start",
-        dev_command="bundle exec good_job start",
         addon="heroku-postgresql",
         packages=(Package("good_job", ">= 3.0"),),
         queue="default",
@@ -455,7 +458,6 @@ WORKERS: dict[str, Worker] = {
         label="Celery",
         stacks=("django", "flask"),
         command="celery --app {module}.worker worker --loglevel INFO",
-        dev_command="celery --app {module}.worker worker --loglevel INFO",
         addon="heroku-redis",
         packages=(Package("celery[redis]", ">=5.3"),),
         queue="celery",
@@ -472,7 +474,6 @@ WORKERS: dict[str, Worker] = {
         label="RQ",
         stacks=("django", "flask"),
         command="rq worker --config {module}.worker --with-scheduler default",
-        dev_command="rq worker --config {module}.worker --with-scheduler default",
         addon="heroku-redis",
         packages=(Package("rq", ">=1.16"),),
         queue="default",
@@ -730,7 +731,7 @@ class Plan:
     def procfile_dev(self) -> list[tuple[str, str]]:
         lines = [("web", self.dev_server.command.format(module=self.module))]
         if self.worker:
-            lines.append(("worker", self.worker.dev_command.format(module=self.module)))
+            lines.append(("worker", self.worker.development_command.format(module=self.module)))
         return lines
 
     @property
