@@ -2,51 +2,25 @@
 
 Runs in the destination folder after copy and update. Rails: `eval_gemfile
 "Gemfile.deploy"` in the Gemfile. Django and Flask: `-r requirements-deploy.txt` in
-requirements.txt. Touches nothing else, and leaves the file alone when the line is there
-already (commented out counts: that is the app's decision).
+requirements.txt. Which line goes in which file is the stack's entry in the catalog. Touches
+nothing else, and leaves the file alone when the line is there already (commented out
+counts: that is the app's decision).
+
+    dependency_hook.py STACK
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-@dataclass(frozen=True)
-class Include:
-    app_file: str
-    line: str
-    present: re.Pattern
-    comment: str
+from copier_heroku.catalog import STACKS  # noqa: E402
+from copier_heroku.model import DependencyInclude  # noqa: E402
 
 
-RAILS = Include(
-    app_file="Gemfile",
-    line='eval_gemfile "Gemfile.deploy"',
-    present=re.compile(r"""^\s*#?\s*eval_gemfile[\s(]+["']Gemfile\.deploy["']""", re.M),
-    comment="# Gems of the Heroku deploy layer (copier-heroku); see Gemfile.deploy.",
-)
-PYTHON = Include(
-    app_file="requirements.txt",
-    line="-r requirements-deploy.txt",
-    present=re.compile(r"^\s*#?\s*(-r|--requirement)[\s=]+requirements-deploy\.txt\s*$", re.M),
-    comment="# Packages of the Heroku deploy layer (copier-heroku).",
-)
-INCLUDES = {"rails": RAILS, "django": PYTHON, "flask": PYTHON}
-
-
-def needs_line(folder: Path, stack: str) -> bool:
-    """True when the app has its dependency file and it lacks the line: only then is
-    there work for the task (Copier's `when:` asks this, sparing a process otherwise)."""
-    include = INCLUDES[stack]
-    app_file = folder / include.app_file
-    return app_file.is_file() and not include.present.search(
-        app_file.read_text(encoding="utf-8"))
-
-
-def ensure_included(folder: Path, include: Include) -> str:
+def ensure_included(folder: Path, include: DependencyInclude) -> str:
     """Add the line when missing; return what happened, in words for the user."""
     app_file = folder / include.app_file
     if not app_file.exists():
@@ -63,6 +37,6 @@ def ensure_included(folder: Path, include: Include) -> str:
 
 
 if __name__ == "__main__":
-    message = ensure_included(Path.cwd(), INCLUDES[sys.argv[1]])
+    message = ensure_included(Path.cwd(), STACKS[sys.argv[1]].dependency)
     if message:
         print(message)

@@ -1,60 +1,116 @@
-"""Jinja glue for copier-heroku: registry functions as filters, the plan in the context.
+"""Jinja glue for copier-heroku: the catalog and the plan, exposed to Copier's templates.
 
-Loaded by copier_template_extensions.TemplateExtensionLoader from copier.yml. The data and
-the logic live in registry.py beside this file; this module only exposes them to Jinja.
+Loaded by copier_template_extensions.TemplateExtensionLoader from copier.yml, one class per
+concern. The data and the logic live in the package copier_heroku/ beside this file; this
+module only hands them to Jinja.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import json
 import os
 import secrets
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from copier_template_extensions import ContextHook
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-
-def _load_sibling(stem: str):
-    # The loader imports this file by path, outside any package, so its siblings are
-    # loaded the same way. Always afresh: `copier update` renders two template versions in
-    # one process, and each must see its own registry.
-    name = f"copier_heroku_{stem}"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{stem}.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
+PACKAGE = "copier_heroku"
 
 
-registry = _load_sibling("registry")
-dependency_hook = _load_sibling("dependency_hook")
+@contextmanager
+def _own_modules() -> Iterator[None]:
+    """Import this template version's copier_heroku, not one imported before.
+
+    `copier update` renders two template versions in one process, each with its own
+    catalog; a test suite imports the package too. So the package is imported afresh from
+    beside this file, and whatever was in sys.modules under its name is put back after."""
+    def ours(name: str) -> bool:
+        return name == PACKAGE or name.startswith(PACKAGE + ".")
+
+    saved = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    here = str(Path(__file__).resolve().parent)
+    sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        sys.path.remove(here)
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
-def dependency_line_needed(dst_path: Any, stack: Any) -> bool:
-    return dependency_hook.needs_line(Path(str(dst_path)), str(stack))
+with _own_modules():
+    copier_heroku = importlib.import_module(PACKAGE)
+
+answers = copier_heroku.answers
+catalog = copier_heroku.catalog
 
 
-def dependency_file_missing(dst_path: Any, stack: Any) -> str:
-    """The app file that should pull the layer's dependencies in, when it does not exist."""
-    include = dependency_hook.INCLUDES[str(stack)]
-    return "" if (Path(str(dst_path)) / include.app_file).is_file() else include.app_file
+class CompileOnce(Extension):
+    """Copier compiles each path part and question text with from_string, the same strings
+    over and over (a folder's name once for every file in it): compile each once."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        compile_once = functools.lru_cache(maxsize=None)(environment.from_string)
+
+        def from_string(source, globals=None, template_class=None):
+            if globals is None and template_class is None and isinstance(source, str):
+                return compile_once(source)
+            return Environment.from_string(environment, source, globals, template_class)
+
+        environment.from_string = from_string
+
+
+class Questions(Extension):
+    """copier.yml's side: choices from the catalog, validators, derived defaults."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.update(answers.VALIDATORS)
+        environment.filters.update(slugify=answers.slugify,
+                                   app_slug_default=answers.app_slug_default)
+        environment.globals.update(choices=answers.choices,
+                                   apps_differ_error=answers.apps_differ_error)
 
 
 def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def shell_words(command: Any) -> str:
+    """A command line with each word shell-quoted, so a rendered script runs exactly the
+    words the catalog lists (`bin/rails db:migrate` stays two words)."""
+    return shlex.join(shlex.split(str(command)))
+
+
 def ruby_string(value: Any) -> str:
     """A double-quoted Ruby literal; JSON escaping is valid Ruby, and # is escaped so
     nothing is interpolated."""
     return json.dumps(str(value), ensure_ascii=False).replace("#", "\\#")
+
+
+def pretty_json(value: Any, indent: int = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
+class Quoting(Extension):
+    """Filters that write a value safely into a shell script, Ruby or JSON."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters.update(shell_quote=shell_quote, shell_words=shell_words,
+                                   ruby_string=ruby_string, pretty_json=pretty_json)
 
 
 def remembered_answers(answers: Any) -> dict:
@@ -76,57 +132,41 @@ def random_secret(nbytes: int = 64) -> str:
     return secrets.token_hex(nbytes)
 
 
-class HerokuExtension(Extension):
+def dependency_line_needed(dst_path: Any, stack: Any) -> bool:
+    """True when the app has its dependency file and it lacks the include line: only then
+    has the dependency task work to do (Copier's `when:` asks this, sparing a process)."""
+    include = stack.dependency
+    app_file = Path(str(dst_path)) / include.app_file
+    return app_file.is_file() and not include.present.search(
+        app_file.read_text(encoding="utf-8"))
+
+
+def dependency_file_missing(dst_path: Any, stack: Any) -> str:
+    """The app file that should pull the layer's dependencies in, when it does not exist."""
+    app_file = stack.dependency.app_file
+    return "" if (Path(str(dst_path)) / app_file).is_file() else app_file
+
+
+class AppFolder(Extension):
+    """What the templates and tasks may learn from the destination folder, and write to it
+    once: the answers file, the development secret, the dependency include."""
+
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        # Copier compiles each path part and question text with from_string, the same
-        # strings over and over (a folder's name once for every file in it): compile once.
-        compile_once = functools.lru_cache(maxsize=None)(environment.from_string)
-
-        def from_string(source, globals=None, template_class=None):
-            if globals is None and template_class is None and isinstance(source, str):
-                return compile_once(source)
-            return Environment.from_string(environment, source, globals, template_class)
-
-        environment.from_string = from_string
-        environment.filters.update(
-            slugify=registry.slugify,
-            app_slug_default=registry.app_slug_default,
-            shell_quote=shell_quote,
-            ruby_string=ruby_string,
-            heroku_app_name_error=registry.heroku_app_name_error,
-            team_name_error=registry.team_name_error,
-            backup_schedule_error=registry.backup_schedule_error,
-            project_name_error=registry.project_name_error,
-            stack_error=registry.stack_error,
-            python_module_error=registry.python_module_error,
-            addons_error=registry.addons_error,
-            worker_choice_error=registry.worker_choice_error,
-            worker_min_error=registry.worker_min_error,
-            worker_max_error=registry.worker_max_error,
-            remembered_answers=remembered_answers,
-            pretty_json=lambda value, indent=2: json.dumps(value, indent=indent, ensure_ascii=False),
-        )
-        environment.globals.update(
-            registry=registry,
-            dependency_line_needed=dependency_line_needed,
-            dependency_file_missing=dependency_file_missing,
-            dependency_includes=dependency_hook.INCLUDES,
-            random_secret=random_secret,
-            apps_differ_error=registry.apps_differ_error,
-            sanitize_command=registry.sanitize_command,
-        )
-        environment.filters.update(shell_words=registry.shell_words)
+        environment.filters.update(remembered_answers=remembered_answers)
+        environment.globals.update(random_secret=random_secret,
+                                   dependency_line_needed=dependency_line_needed,
+                                   dependency_file_missing=dependency_file_missing)
 
 
 class DeployPlan(ContextHook):
-    """Puts `deploy`, the registry's plan for these answers, in every template's context."""
+    """Puts `deploy`, the plan for the answers given so far, in every template's context."""
 
     def hook(self, context: dict[str, Any]) -> None:
         if "stack" not in context or "deploy" in context:
             return
         try:
-            context["deploy"] = registry.build_plan(context)
+            context["deploy"] = copier_heroku.build_plan(context)
         except (KeyError, TypeError):
-            # Questions are still being asked: nothing to plan yet.
+            # The stack is not answered yet: nothing to plan.
             return

@@ -1,0 +1,189 @@
+"""The shapes of the catalog's entries: plain frozen dataclasses, no data and no logic.
+
+catalog.py fills them in; plan.py combines the chosen ones. A field that says how an entry
+behaves (a flag) lives here, so the plan never has to know an entry by its name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+STAGES = ("production", "staging", "review")
+
+
+@dataclass(frozen=True)
+class ConfigVar:
+    """One environment variable the generated app reads.
+
+    Placeholders in `example`, `heroku_value` and `development_value`: {module} is the
+    app's Python package, {stage} the app's stage (APP_STAGE), {app} the app's name."""
+
+    name: str
+    description: str
+    # What .env.example shows: a placeholder, never a real secret.
+    example: str
+    # The value bin/heroku-setup sets on Heroku; None when something else sets it (an
+    # add-on, Heroku itself, or the secret generator below).
+    heroku_value: str | None = None
+    # Who provides the value on Heroku, shown in DEPLOY.md's table.
+    source: str = "bin/heroku-setup"
+    secret: bool = False
+    # False for variables that must stay unset in development (.env.example comments
+    # them out): Heroku's PORT, the production DATABASE_URL, the framework environment.
+    local: bool = True
+    # The value .env gets at copy time; None leaves the variable out of .env.
+    development_value: str | None = None
+    # Stages on which a fresh random value is generated once per app, never shown and
+    # never replaced (bin/heroku-setup; app.json's "generator": "secret" for review).
+    generated_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Package:
+    """A gem (rails) or a PyPI requirement (django, flask) the deploy layer needs."""
+
+    name: str
+    requirement: str = ""
+    group: str = ""  # "" for every environment, else a Bundler group such as "development"
+
+
+@dataclass(frozen=True)
+class Addon:
+    key: str  # the Heroku add-on service name, also the answer value
+    label: str
+    plan: str  # default plan, "" for Heroku's default; forks change it in the catalog
+    provides: tuple[ConfigVar, ...] = ()
+    # Per stack key: the gems or packages the app needs to use it.
+    packages: Mapping[str, tuple[Package, ...]] = field(default_factory=dict)
+    # Per stack key, a command the web process runs under (New Relic's Python agent).
+    web_wrapper: Mapping[str, str] = field(default_factory=dict)
+    docs: str = ""
+    # The app's database: release-phase migrations, backups, the mirror and its files.
+    database: bool = False
+    # `addons:create --wait`: later steps (the backup schedule) need it provisioned.
+    wait: bool = False
+    # Files of the layer this add-on brings ({module}: the Python package).
+    files: tuple[str, ...] = ()
+    # What DEPLOY.md says about it when it holds the worker's queue.
+    worker_note: str = ""
+    hint: str = ""  # shown after the label in the prompt
+
+    @property
+    def service_plan(self) -> str:
+        return f"{self.key}:{self.plan}" if self.plan else self.key
+
+
+@dataclass(frozen=True)
+class WebServer:
+    key: str
+    label: str
+    stacks: tuple[str, ...]
+    # Per stack; {module} stands for the app's Python package.
+    command: Mapping[str, str]
+    config_file: str
+    package: Package | None = None
+    hint: str = ""  # shown after the label in the prompt
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.config_file,)
+
+
+@dataclass(frozen=True)
+class DevServer:
+    key: str
+    label: str
+    stacks: tuple[str, ...]
+    command: str
+    package: Package | None = None
+    hint: str = ""  # shown after the label in the prompt
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A background job runner: the `worker:` process of Procfile and Procfile.dev."""
+
+    key: str
+    label: str
+    stacks: tuple[str, ...]
+    command: str  # Procfile's worker line; {module} stands for the app's Python package
+    addon: str  # the add-on that holds its queue, joined to the chosen ones
+    packages: tuple[Package, ...]
+    queue: str  # the queue the smoke job uses and the autoscalers watch
+    # How a developer enqueues the smoke job; {module} as above.
+    smoke: str
+    files: tuple[str, ...] = ()
+    config_vars: tuple[ConfigVar, ...] = ()
+    docs: str = ""
+    # Procfile.dev's worker line, when it differs from Procfile's.
+    dev_command: str = ""
+    hint: str = ""  # shown after the label in the prompt
+
+    @property
+    def development_command(self) -> str:
+        return self.dev_command or self.command
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """A service that scales the worker between worker_min and worker_max dynos."""
+
+    key: str
+    label: str
+    # Per worker key: what the app needs so the service can read the queue.
+    packages: Mapping[str, tuple[Package, ...]]
+    provides: tuple[ConfigVar, ...] = ()
+    addon: str = ""  # an add-on to create on both apps, "" for none
+    # Where the minimum and maximum are set: the service reads them from its dashboard.
+    dashboard: str = ""
+    # One sentence per step, {app}, {min}, {max}, {queue} filled in per app.
+    steps: tuple[str, ...] = ()
+    docs: str = ""
+    # Per language of the stack: the files of the layer it brings.
+    files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    hint: str = ""  # shown after the label in the prompt
+
+
+@dataclass(frozen=True)
+class DependencyInclude:
+    """How the layer's dependency file is pulled into the app's own: one line, added once
+    by a Copier task, commented out counts as present (the app's decision)."""
+
+    app_file: str
+    line: str
+    present: re.Pattern
+    comment: str
+
+
+@dataclass(frozen=True)
+class Stack:
+    key: str
+    label: str
+    language: str  # "ruby" or "python": the files and tools a stack shares with others
+    process_manager: str  # runs Procfile.dev in development
+    process_manager_install: str
+    secret_var: str
+    framework_env_var: str
+    release: str  # release-phase command, "" for none
+    # True when the release phase only makes sense with a database add-on.
+    release_needs_database: bool
+    buildpack: str
+    default_web_server: str
+    default_dev_server: str
+    # The stack's sanitize task, run on staging by bin/heroku-mirror-db after a restore.
+    sanitize_command: str
+    # The layer's dependency file, and how the app's own file pulls it in.
+    dependency_file: str
+    dependency: DependencyInclude
+    # includes/gitignore/<this>.gitignore: the ignores of the framework's own generator.
+    gitignore: str
+    config_vars: tuple[ConfigVar, ...] = ()
+    # What the layer asks Bundler or pip for, whatever the add-ons.
+    packages: tuple[Package, ...] = ()
+    # app.json's postdeploy for review apps, run when the app has a database.
+    seed: str = ""
+    # Files of the layer this stack brings ({module}: the Python package).
+    files: tuple[str, ...] = ()
+    hint: str = ""  # shown after the label in the prompt

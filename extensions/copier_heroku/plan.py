@@ -1,0 +1,310 @@
+"""The plan: everything after the questions decides from it, never from a raw answer.
+
+build_plan() turns the answers into a Plan once; templates see it as `deploy`, and so do
+copier.yml's `_exclude`, `_skip_if_exists`, tasks and the `when:` of later questions.
+It knows which catalog entries are chosen (also those another answer brings: GoodJob brings
+Heroku Postgres), which files the layer writes, and every value the files need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from .answers import whole_number
+from .catalog import (ADDONS, AUTOSCALERS, DEV_SERVERS, HEROKU_STACK, IMPLIED_ADDONS,
+                      LAYER_FILES, STACKS, WEB_SERVERS, WORKERS)
+from .model import (Addon, Autoscaler, ConfigVar, DevServer, Package, Stack, WebServer,
+                    Worker)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the rendered files need, derived once from the answers."""
+
+    stack: Stack
+    web_server: WebServer
+    dev_server: DevServer
+    addons: tuple[Addon, ...]
+    project_name: str = ""
+    app_slug: str = ""  # also the pipeline's name
+    production_app: str = ""
+    staging_app: str = ""
+    region: str = "us"
+    team: str = ""
+    pipeline: bool = True
+    review_apps: bool = False
+    backup_schedule: str = ""
+    module: str = ""  # the Python package of a django or flask app
+    worker: Worker | None = None
+    autoscaler: Autoscaler | None = None
+    worker_min: int = 1  # dynos bin/heroku-setup scales the worker to at least
+    worker_max: int = 1  # the autoscaler's ceiling; equal to worker_min without one
+
+    # ---------------------------------------------------------------- flags
+
+    @property
+    def ruby(self) -> bool:
+        return self.stack.language == "ruby"
+
+    @property
+    def python(self) -> bool:
+        return self.stack.language == "python"
+
+    @property
+    def has_worker(self) -> bool:
+        return self.worker is not None
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.autoscaler is not None
+
+    @property
+    def has_postgres(self) -> bool:
+        return any(a.database for a in self.addons)
+
+    def uses(self, key: str) -> bool:
+        """Whether the stack, web server, worker, autoscaler or an add-on (also one that
+        another answer brings) is the catalog entry `key`."""
+        return key in self.chosen
+
+    @property
+    def chosen(self) -> frozenset[str]:
+        entries = (self.stack, self.web_server, self.worker, self.autoscaler, *self.addons)
+        return frozenset(e.key for e in entries if e is not None)
+
+    # ---------------------------------------------------------------- questions
+
+    @property
+    def web_server_choices(self) -> list[str]:
+        return [k for k, s in WEB_SERVERS.items() if self.stack.key in s.stacks]
+
+    @property
+    def dev_server_choices(self) -> list[str]:
+        return [k for k, s in DEV_SERVERS.items() if self.stack.key in s.stacks]
+
+    # ---------------------------------------------------------------- files
+
+    def files(self) -> list[str]:
+        """Every file the layer writes for this plan, as paths in the app."""
+        paths = [*LAYER_FILES, *self.stack.files, *self.web_server.files]
+        for addon in self.addons:
+            paths.extend(addon.files)
+        if self.worker:
+            paths.extend(self.worker.files)
+        if self.autoscaler:
+            paths.extend(self.autoscaler.files.get(self.stack.language, ()))
+        return sorted({path.format(module=self.module) for path in paths})
+
+    # ---------------------------------------------------------------- processes
+
+    @property
+    def backups_at(self) -> str:
+        """The production backup schedule, or "" when there is no database to back up."""
+        return self.backup_schedule if self.has_postgres else ""
+
+    @property
+    def web_command(self) -> str:
+        command = self.web_server.command[self.stack.key].format(module=self.module)
+        wrappers = [a.web_wrapper[self.stack.key] for a in self.addons
+                    if self.stack.key in a.web_wrapper]
+        return " ".join([*wrappers, command])
+
+    @property
+    def worker_command(self) -> str:
+        return self.worker.command.format(module=self.module) if self.worker else ""
+
+    @property
+    def smoke_command(self) -> str:
+        """How a developer enqueues the smoke job, in the app's folder."""
+        return self.worker.smoke.format(module=self.module) if self.worker else ""
+
+    @property
+    def queue_addon(self) -> Addon | None:
+        """The add-on that holds the worker's queue."""
+        if not self.worker:
+            return None
+        return next(a for a in self.addons if a.key == self.worker.addon)
+
+    @property
+    def release(self) -> str:
+        """The release phase's command, "" when the stack has none for this plan."""
+        if self.stack.release and (self.has_postgres or not self.stack.release_needs_database):
+            return self.stack.release
+        return ""
+
+    def autoscale_steps(self, app: str) -> list[str]:
+        """What to set in the autoscaler's dashboard for one app, one sentence a step."""
+        if not (self.worker and self.autoscaler):
+            return []
+        return [step.format(app=app, min=self.worker_min, max=self.worker_max,
+                            queue=self.worker.queue) for step in self.autoscaler.steps]
+
+    @property
+    def procfile(self) -> list[tuple[str, str]]:
+        lines = [("web", self.web_command)]
+        if self.worker:
+            lines.append(("worker", self.worker_command))
+        if self.release:
+            lines.append(("release", self.release))
+        return lines
+
+    @property
+    def procfile_dev(self) -> list[tuple[str, str]]:
+        lines = [("web", self.dev_server.command.format(module=self.module))]
+        if self.worker:
+            lines.append(("worker", self.worker.development_command.format(module=self.module)))
+        return lines
+
+    # ---------------------------------------------------------------- dependencies
+
+    @property
+    def autoscaler_packages(self) -> tuple[Package, ...]:
+        if not (self.worker and self.autoscaler):
+            return ()
+        return self.autoscaler.packages[self.worker.key]
+
+    @property
+    def packages(self) -> list[Package]:
+        """What Gemfile.deploy or requirements-deploy.txt asks for, in a stable order."""
+        packages = [*self.stack.packages,
+                    *(p for p in (self.web_server.package, self.dev_server.package) if p)]
+        for addon in self.addons:
+            packages.extend(addon.packages.get(self.stack.key, ()))
+        if self.worker:
+            packages.extend(self.worker.packages)
+            packages.extend(self.autoscaler_packages)
+        return packages
+
+    # ---------------------------------------------------------------- config vars
+
+    @property
+    def config_vars(self) -> list[ConfigVar]:
+        seen: dict[str, ConfigVar] = {}
+        worker_vars = (*self.worker.config_vars,
+                       *(self.autoscaler.provides if self.autoscaler else ())) \
+            if self.worker else ()
+        for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides),
+                    *worker_vars):
+            seen.setdefault(var.name, var)
+        return [self._for_this_app(var) for var in seen.values()]
+
+    def _for_this_app(self, var: ConfigVar) -> ConfigVar:
+        """{module} in a catalog value stands for this app's Python package."""
+        def fill(value: str | None) -> str | None:
+            return value.replace("{module}", self.module) if value else value
+        return replace(var, example=fill(var.example), heroku_value=fill(var.heroku_value),
+                       development_value=fill(var.development_value))
+
+    @property
+    def development_values(self) -> dict[str, str]:
+        """What .env gets at copy time besides the secret."""
+        return {v.name: v.development_value for v in self.config_vars
+                if v.development_value is not None}
+
+    def generated_secrets(self, stage: str) -> list[str]:
+        """Config vars bin/heroku-setup fills with a fresh random value on one app.
+
+        SANITIZE_SALT keys the sanitize task's `hash` strategy: random and kept on
+        staging, so a pseudonym stays the same from one mirror to the next but cannot be
+        reversed by hashing guesses, as it could with a salt from the committed rules."""
+        return [v.name for v in self.config_vars if stage in v.generated_on]
+
+    def app_name(self, stage: str) -> str:
+        return self.production_app if stage == "production" else self.staging_app
+
+    def config_values(self, stage: str) -> dict[str, str]:
+        """Plain (non-secret) config vars the setup script sets on one app."""
+        return {v.name: v.heroku_value.format(stage=stage, app=self.app_name(stage))
+                for v in self.config_vars if v.heroku_value}
+
+    def config_cell(self, var: ConfigVar, stage: str) -> str:
+        """What DEPLOY.md's config var table says one stage holds."""
+        values = self.config_values(stage)
+        if var.name in values:
+            return f"`{values[var.name]}`"
+        if var.name in self.generated_secrets(stage):
+            return "random, not shown"
+        if var.secret and var.source.endswith("add-on"):
+            return "set by the add-on"
+        return ""
+
+    def app_json(self) -> dict[str, Any]:
+        """app.json: what review apps and Heroku's app setup read."""
+        env: dict[str, Any] = {}
+        for var in self.config_vars:
+            if "review" in var.generated_on:
+                env[var.name] = {"description": var.description, "generator": "secret"}
+            elif var.heroku_value and "{app}" not in var.heroku_value:
+                env[var.name] = {"description": var.description,
+                                 "value": var.heroku_value.format(stage="review")}
+        scripts = {"postdeploy": self.stack.seed} if self.has_postgres and self.stack.seed \
+            else {}
+        return {
+            "name": self.project_name,
+            "description": f"{self.project_name}, deployed on Heroku.",
+            "stack": HEROKU_STACK,
+            "buildpacks": [{"url": self.stack.buildpack}],
+            "env": env,
+            "addons": [{"plan": a.service_plan} for a in self.addons],
+            "formation": {"web": {"quantity": 1, "size": "basic"},
+                          **({"worker": {"quantity": self.worker_min, "size": "basic"}}
+                             if self.worker else {})},
+            "scripts": scripts,
+        }
+
+
+def _for_stack(table: Mapping[str, Any], answer: Any, stack: Stack, default: str):
+    """The answer's entry when it belongs to this stack, else the stack's default: the
+    server questions are only asked where a stack has a choice."""
+    entry = table.get(str(answer))
+    return entry if entry and stack.key in entry.stacks else table[default]
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "y", "on")
+    return bool(value)
+
+
+def build_plan(answers: Mapping[str, Any]) -> Plan:
+    """The plan for these answers. Answers not given yet (while Copier is still asking)
+    take their defaults, so a `when:` can read the plan of the questions so far."""
+    stack = STACKS[str(answers["stack"])]
+    chosen = set(answers.get("addons") or ())
+    worker = WORKERS.get(str(answers.get("worker") or "none"))
+    if worker and stack.key not in worker.stacks:
+        worker = None
+    autoscaler = AUTOSCALERS.get(str(answers.get("autoscaler") or "none")) if worker else None
+    # The worker's queue lives in an add-on, and Judoscale is one: both join the bootstrap.
+    chosen |= {key for key in (worker and worker.addon, autoscaler and autoscaler.addon) if key}
+    worker_min = whole_number(answers.get("worker_min"))
+    worker_min = 1 if worker_min is None else worker_min
+    worker_max = whole_number(answers.get("worker_max")) if autoscaler else None
+    worker_max = max(worker_min, 1) if worker_max is None else worker_max
+    pipeline = _flag(answers.get("pipeline"), True)
+    return Plan(
+        stack=stack,
+        web_server=_for_stack(WEB_SERVERS, answers.get("web_server"), stack,
+                              stack.default_web_server),
+        dev_server=_for_stack(DEV_SERVERS, answers.get("dev_server"), stack,
+                              stack.default_dev_server),
+        # Catalog order, not answer order: the same answers always give the same files.
+        addons=tuple(a for key, a in {**ADDONS, **IMPLIED_ADDONS}.items() if key in chosen),
+        project_name=str(answers.get("project_name") or ""),
+        app_slug=str(answers.get("app_slug") or ""),
+        production_app=str(answers.get("production_app") or ""),
+        staging_app=str(answers.get("staging_app") or ""),
+        region=str(answers.get("heroku_region") or "us"),
+        team=str(answers.get("heroku_team") or ""),
+        pipeline=pipeline,
+        review_apps=pipeline and _flag(answers.get("review_apps"), False),
+        backup_schedule=str(answers.get("backup_schedule") or ""),
+        module=str(answers.get("python_module") or "") if stack.language == "python" else "",
+        worker=worker,
+        autoscaler=autoscaler,
+        worker_min=worker_min,
+        worker_max=worker_max,
+    )
