@@ -31,8 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-PACKAGE = ROOT / "template" / "{% if stack in ['django', 'flask'] %}heroku_sanitize{% endif %}"
-RUBY_ENGINE = ROOT / "template" / "{% if stack == 'rails' %}lib{% endif %}" / "heroku_sanitize.rb"
+PACKAGE = ROOT / "template" / "heroku_sanitize"
+RUBY_ENGINE = ROOT / "template" / "lib" / "heroku_sanitize.rb"
 
 RULES = """\
 tables:

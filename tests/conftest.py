@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "extensions"))
 sys.path.insert(0, str(TESTS))
 
 REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"

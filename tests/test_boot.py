@@ -378,9 +378,9 @@ def python_database_with_a_customer(request, python_apps, pg_admin):
 
 def sanitize_in(stack: str, app, env) -> subprocess.CompletedProcess:
     """The task as bin/heroku-mirror-db runs it on staging (the registry's command)."""
-    from extensions import registry
+    from copier_heroku.catalog import STACKS
 
-    return subprocess.run(registry.sanitize_command(stack), shell=True, cwd=app, env=env,
+    return subprocess.run(STACKS[stack].sanitize_command, shell=True, cwd=app, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
 

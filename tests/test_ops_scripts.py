@@ -23,7 +23,7 @@ from conftest import (HEROKU_CLI_DIR, choice_values, copier_questions, generate,
                       missing, require_tool)
 from heroku_manifest import load_manifest
 
-from extensions import registry
+from copier_heroku import build_plan
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 STAGING, PRODUCTION = "demo-shop-staging", "demo-shop"
@@ -241,7 +241,7 @@ def test_setup_against_the_stand_in_then_again_changes_nothing(generated, manife
         assert world["apps"][name]["team"] == (answers["heroku_team"] or None)
         # The chosen add-ons, and those another answer implies (the worker's queue).
         assert sorted(a["service"] for a in world["apps"][name]["addons"]) == \
-            sorted(a.key for a in registry.build_plan(answers).addons)
+            sorted(a.key for a in build_plan(answers).addons)
         assert set(answers["addons"]) <= {a["service"] for a in world["apps"][name]["addons"]}
     assert world["apps"][STAGING]["config"]["APP_STAGE"] == "staging"
     assert world["apps"][PRODUCTION]["config"]["APP_STAGE"] == "production"

@@ -1,7 +1,7 @@
 """Sanitize against a real PostgreSQL 15: both engines, one awkward fixture.
 
-The Python engine (template/{% if stack in ... %}heroku_sanitize/) and the Ruby engine
-(template/{% if stack == 'rails' %}lib/heroku_sanitize.rb) run as a user would run them,
+The Python engine (template/heroku_sanitize/) and the Ruby engine
+(template/lib/heroku_sanitize.rb) run as a user would run them,
 as commands, on a fresh database each; `bin/rails db:sanitize` is covered once through its
 rake task with ActiveRecord.
 """
@@ -29,11 +29,11 @@ except ImportError:  # postgres_server reports it: skipped on a laptop, failed i
     psycopg = None
 
 TEMPLATE = ROOT / "template"
-PY_PACKAGE = TEMPLATE / "{% if stack in ['django', 'flask'] %}heroku_sanitize{% endif %}"
-RB_LIB = TEMPLATE / "{% if stack == 'rails' %}lib{% endif %}"
+PY_PACKAGE = TEMPLATE / "heroku_sanitize"
+RB_LIB = TEMPLATE / "lib"
 RB_ENGINE = RB_LIB / "heroku_sanitize.rb"
 RAKE_TASK = RB_LIB / "tasks" / "sanitize.rake"
-RULES_TEMPLATE = TEMPLATE / "{% if stack == 'rails' %}config{% endif %}" / "sanitize.yml"
+RULES_TEMPLATE = TEMPLATE / "config" / "sanitize.yml"
 ENGINES = ["python", "ruby"]
 SALT = "fixture-salt"
 

@@ -23,7 +23,7 @@ import yaml
 
 import test_generation as lint
 from conftest import generate, missing, require_tool
-from extensions import registry
+from copier_heroku import answers, catalog
 from test_ops_scripts import PRODUCTION, STAGING, Heroku, manifest, printed_heroku_lines  # noqa: F401
 
 # Every worker with every autoscaler, on a stack it runs on: the matrix read from copier.yml
@@ -97,20 +97,20 @@ def test_a_bad_worker_answer_is_refused_with_one_sentence(tmp_path, answers, sen
 
 @pytest.mark.parametrize("value", ["0", "1", "100", " 7 ", 3])
 def test_whole_numbers_from_0_to_100_are_a_valid_minimum(value):
-    assert registry.worker_min_error(value, "judoscale") == ""
+    assert answers.worker_min_error(value, "judoscale") == ""
 
 
 @pytest.mark.parametrize("value", ["", "1.0", "1e2", "0x1", "٣", "101", None, True, "1 2"])
 def test_anything_else_is_not_a_minimum(value):
-    message = registry.worker_min_error(value, "judoscale")
+    message = answers.worker_min_error(value, "judoscale")
     assert message.startswith("Minimum worker dynos must be a whole number")
     assert message.count(". ") == 0 and message.endswith(".")
 
 
 def test_prompt_offers_only_the_workers_of_the_chosen_stack():
-    for stack in registry.STACKS:
-        offered = [w for w in registry.WORKERS if not registry.worker_choice_error(w, stack)]
-        assert offered == [w.key for w in registry.WORKERS.values() if stack in w.stacks]
+    for stack in catalog.STACKS:
+        offered = [w for w in catalog.WORKERS if not answers.worker_choice_error(w, stack)]
+        assert offered == [w.key for w in catalog.WORKERS.values() if stack in w.stacks]
         assert offered
 
 
@@ -138,7 +138,7 @@ def procfile(app: Path, name: str = "Procfile") -> dict[str, str]:
 @pytest.mark.parametrize("combo", COMBOS)
 def test_the_worker_runs_in_both_procfiles_with_its_addon(apps, combo):
     app, answers = apps[combo], COMBOS[combo]
-    worker = registry.WORKERS[answers["worker"]]
+    worker = catalog.WORKERS[answers["worker"]]
     assert "worker" in procfile(app) and "worker" in procfile(app, "Procfile.dev")
     manifest_ = json.loads((app / "app.json").read_text())
     plans = [a["plan"].split(":")[0] for a in manifest_["addons"]]
@@ -153,7 +153,7 @@ def test_the_worker_runs_in_both_procfiles_with_its_addon(apps, combo):
     for package in worker.packages:
         assert package.name in deps
     if answers["autoscaler"] != "none":
-        for package in registry.AUTOSCALERS[answers["autoscaler"]].packages[worker.key]:
+        for package in catalog.AUTOSCALERS[answers["autoscaler"]].packages[worker.key]:
             assert package.name in deps
     guide = (app / "DEPLOY.md").read_text()
     assert "## Worker" in guide
@@ -205,7 +205,7 @@ def test_setup_dry_run_scales_the_worker_with_lines_the_real_cli_accepts(apps, m
         assert scaled == [["ps:scale", f"worker={minimum}", "-a", STAGING],
                           ["ps:scale", f"worker={minimum}", "-a", PRODUCTION]]
     if COMBOS[combo]["autoscaler"] != "none":
-        label = registry.AUTOSCALERS[COMBOS[combo]["autoscaler"]].label
+        label = catalog.AUTOSCALERS[COMBOS[combo]["autoscaler"]].label
         assert f"{label} scales the worker between 0 and 4 dynos" in result.stdout
 
 

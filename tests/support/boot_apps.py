@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from conftest import ROOT, generate, missing, require_tool
 
-from extensions.registry import build_plan
+from copier_heroku import build_plan
 
 PROBE = Path(__file__).resolve().parent / "boot_probe.py"
 # Inside a namespace of its own every port is free; 5000 is foreman's and honcho's default.
