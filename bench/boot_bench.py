@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "extensions")]
 
-from fixtures_postgres import create_database, postgres_server
-from support.boot_apps import (
+from helpers.postgres import create_database, running_server
+from helpers.boot_apps import (
     DATABASE_ROUTE,
     PORT,
     ROUTER_HEADERS,
@@ -91,7 +91,7 @@ def python_cases(work: Path, server_url: str, src: Path):
 def measure(runs: int, stacks: list[str]) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="boot-bench-") as tmp, \
-            contextlib.contextmanager(postgres_server.__wrapped__)() as server_url:
+            running_server() as server_url:
         work = Path(tmp)
         # The committed template, not the working tree's edits in progress.
         src = work / "template"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import commit_all, git, release, snapshot_template
+from helpers.template import commit_all, git, release, snapshot_template
 
 
 def one_file_template(dst: Path) -> Path:

@@ -160,7 +160,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         server = args.database_url
         if not server:
-            from fixtures_postgres import running_server
+            from helpers.postgres import running_server
 
             server = stack.enter_context(running_server(durable=True,
                                                         settings="-c shared_buffers=512MB"))

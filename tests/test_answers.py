@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, generate
+from helpers.paths import ROOT
+
+from helpers.template import generate
 
 BAD_ANSWERS = [
     # (id, answers, words the refusal must contain)
@@ -105,11 +107,11 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
         answer("Heroku app name of staging")
         answer("Region both apps", key="\x1b[B\r")  # Europe
         answer("Heroku team that owns")
+        answer("Background worker")  # none: the other worker questions are skipped
         answer("creates on both apps")  # keep the default selection
         answer("Daily Postgres backup")
         answer("Put staging and production")
         answer("Turn on review apps")
-        answer("Background worker")  # none: the other worker questions are skipped
         child.expect(pexpect.EOF, timeout=120)
     finally:
         child.close()

@@ -17,9 +17,9 @@ import secrets
 import subprocess
 
 import pytest
-from conftest import require_tool
-from fixtures_postgres import create_database, postgres_server  # noqa: F401
-from support.boot_apps import (
+from helpers.tools import require_tool
+from helpers.postgres import create_database
+from helpers.boot_apps import (
     DATABASE_ROUTE,
     PORT,
     ROUTER_HEADERS,
@@ -38,7 +38,7 @@ from support.boot_apps import (
 
 try:
     import psycopg
-except ImportError:  # pg_admin (fixtures_postgres) reports it: skipped on a laptop, failed in CI
+except ImportError:  # pg_admin (the postgres_server fixture) reports it: skipped on a laptop, failed in CI
     psycopg = None
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ RAILS_VARIANTS = {"puma": "thin", "unicorn": "puma"}  # web_server: dev_server
 
 @pytest.fixture(scope="module")
 def pg_admin(request) -> str:
-    """The admin URL of the session's PostgreSQL server (fixtures_postgres)."""
+    """The admin URL of the session's PostgreSQL server (conftest.py)."""
     return request.getfixturevalue("postgres_server")
 
 

@@ -1,7 +1,10 @@
-"""Generation matrix: every choice in copier.yml renders a clean, lint-free deploy layer.
+"""Generation matrix: every pair of answers in copier.yml renders a clean, lint-free deploy
+layer, holding exactly the files its plan lists.
 
-The matrix is read from copier.yml, so a new choice (also a fork's) is covered without
-touching this file.
+The matrix is read from copier.yml as Copier renders it (choices from the catalog, `when:`
+from the plan), so a new choice, also a fork's, is covered without touching this file.
+Pairwise: every two choice or yes/no questions meet in every pair of values they allow
+together, in a few answer sets; free-text answers get their own cells below.
 """
 
 from __future__ import annotations
@@ -17,38 +20,19 @@ import honcho.environ
 import pytest
 import yaml
 
-from conftest import choice_contexts, choice_values, copier_questions, generate, require_tool
+from copier_heroku import build_plan
+from helpers.questions import cell_id, pairwise
+from helpers.template import generate
+from helpers.tools import require_tool
 
-
-def answer_sets() -> list[tuple[str, dict[str, Any]]]:
-    """Default answers, then each choice of each question once, then the edges of the
-    multiselects and booleans, with readable ids."""
-    sets: list[tuple[str, dict[str, Any]]] = [("defaults", {})]
-    for name, question in copier_questions().items():
-        if "choices" not in question:
-            if question.get("type") == "bool":
-                sets.append((f"{name}={not question['default']}", {name: not question["default"]}))
-            continue
-        values = choice_values(name)
-        if question.get("multiselect"):
-            sets.append((f"{name}=none", {name: []}))
-            sets.append((f"{name}=all", {name: values}))
-            sets.extend((f"{name}={v}", {name: [v]}) for v in values)
-        else:
-            # A choice only some stacks take (a Celery worker) comes with such a stack.
-            sets.extend((f"{name}={v}", {**context, name: v})
-                        for v, context in choice_contexts(name)
-                        if v != question.get("default") or context)
-    sets += [
-        ("team-and-no-backups", {"heroku_team": "acme-web", "backup_schedule": ""}),
-        ("pipeline-with-review-apps", {"pipeline": True, "review_apps": True}),
-        ("unicorn-thin-everything", {"web_server": "unicorn", "dev_server": "thin",
-                                     "addons": choice_values("addons")}),
-    ]
-    return sets
-
-
-ANSWER_SETS = answer_sets()
+# Free-text answers at their edges, on top of the pairwise cells.
+EDGES: list[tuple[str, dict[str, Any]]] = [
+    ("team-and-no-backups", {"heroku_team": "acme-web", "backup_schedule": ""}),
+    ("autoscaled-from-zero", {"stack": "django", "worker": "celery", "autoscaler": "hirefire",
+                              "worker_min": "0", "worker_max": "100"}),
+    ("good-job-without-addons", {"worker": "good_job", "addons": []}),
+]
+ANSWER_SETS = [("defaults", {}), *((cell_id(a), a) for a in pairwise()), *EDGES]
 
 
 @pytest.fixture(scope="module", params=ANSWER_SETS, ids=[i for i, _ in ANSWER_SETS])
@@ -70,8 +54,24 @@ def is_ruby(path: Path) -> bool:
     return path.suffix in {".rb", ".rake"} or path.name.startswith("Gemfile")
 
 
+def recorded_answers(app: Path) -> dict[str, Any]:
+    return yaml.safe_load((app / ".copier-answers.yml").read_text())
+
+
 # Jinja's delimiters; a closing "}}" alone is legal in Python and Ruby (nested literals).
 LEFTOVER_JINJA = re.compile(r"\{\{|\{%|%\}|\{#\s")
+
+
+def test_the_tree_is_exactly_the_files_the_plan_lists(app):
+    """What DEPLOY.md and the scripts document is there, and nothing else is."""
+    plan = build_plan(recorded_answers(app))
+    written = sorted(str(p.relative_to(app)) for p in files(app))
+    assert written == plan.files()
+
+
+def test_no_folder_is_left_empty(app):
+    empty = [p.relative_to(app) for p in app.rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert not empty
 
 
 def test_nothing_is_left_unrendered(app):
@@ -109,7 +109,7 @@ def test_every_procfile_line_is_a_named_process(app):
 def test_ruby_files_have_valid_syntax(app):
     ruby = require_tool("ruby")
     ruby_files = [p for p in files(app) if is_ruby(p)]
-    if "stack: rails" in (app / ".copier-answers.yml").read_text():
+    if build_plan(recorded_answers(app)).ruby:
         assert ruby_files
     for path in ruby_files:
         result = subprocess.run([ruby, "-c", str(path)], capture_output=True, text=True)

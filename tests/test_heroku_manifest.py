@@ -7,16 +7,8 @@ import shlex
 
 import pytest
 
-from conftest import HEROKU_CLI_DIR, missing
-from heroku_manifest import ManifestError, load_manifest
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    try:
-        return load_manifest(str(HEROKU_CLI_DIR))
-    except FileNotFoundError:
-        missing(f"the Heroku CLI's manifest is not in {HEROKU_CLI_DIR} (.ci/run installs it)")
+from helpers.tools import HEROKU_CLI_DIR, missing
+from helpers.heroku_manifest import ManifestError, load_manifest
 
 
 VALID = [

@@ -10,7 +10,9 @@ from pathlib import Path
 import yaml
 from copier import run_update
 
-from conftest import ROOT, commit_all, generate, git, release, snapshot_template
+from helpers.paths import ROOT
+
+from helpers.template import commit_all, generate, git, release, snapshot_template
 
 OLD_HELPER = "bin/lib/heroku.sh"
 NEW_HELPER = "bin/lib/heroku.bash"

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
-from conftest import (HEROKU_CLI_DIR, choice_values, copier_questions, generate, git,
-                      missing, require_tool)
-from heroku_manifest import load_manifest
+from helpers.questions import choice_values, copier_questions
+
+from helpers.template import generate, git
+
+from helpers.tools import HEROKU_CLI_DIR, missing, require_tool
+from helpers.heroku_manifest import load_manifest
 
 from copier_heroku import build_plan
 

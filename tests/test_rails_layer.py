@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import generate, git, require_tool
-
-
-def rails_new(parent: Path, name: str = "demo", *, skip_git: bool = True) -> Path:
-    require_tool("rails")
-    args = ["rails", "new", name, "--minimal", "--skip-sprockets", "--skip-listen",
-            "--skip-bundle", "--database=postgresql"] + (["--skip-git"] if skip_git else [])
-    subprocess.run(args, cwd=parent, check=True, capture_output=True, timeout=300)
-    return parent / name
+from helpers.rails import rails_new
+from helpers.template import generate, git
+from helpers.tools import require_tool
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 README = (ROOT / "README.md").read_text()
 

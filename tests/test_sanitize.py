@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, generate, missing, require_tool
-from fixtures_postgres import create_database, database_url, postgres_server  # noqa: F401
+from helpers.paths import ROOT
+from helpers.template import generate
+from helpers.tools import missing, require_tool
+from helpers.postgres import create_database
 
 try:
     import psycopg

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, missing, require_tool
+from helpers.paths import TESTS
+
+from helpers.tools import missing, require_tool
 
 HARNESS = TESTS / "support" / "secret_harness.rb"
 INITIALIZER = Path("config/initializers/secret_key_base.rb")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import commit_all, generate, git
+from helpers.template import commit_all, generate, git
 
 
 def copier_update(app: Path) -> subprocess.CompletedProcess:

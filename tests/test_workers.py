@@ -21,13 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-import test_generation as lint
-from conftest import generate, missing, require_tool
+from helpers.questions import choice_values
+from helpers.template import generate
+from helpers.tools import missing, require_tool
 from copier_heroku import answers, catalog
 from test_ops_scripts import PRODUCTION, STAGING, Heroku, manifest, printed_heroku_lines  # noqa: F401
 
-# Every worker with every autoscaler, on a stack it runs on: the matrix read from copier.yml
-# renders the rails workers with the default stack only.
 def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]]:
     # An autoscaler may stop the worker while no job waits; without one it keeps two.
     return f"{stack}-{worker}-{autoscaler}", {
@@ -36,8 +35,8 @@ def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]
         "addons": ["newrelic"]}
 
 
-# Every worker with every autoscaler, each Python one on django and on flask: the matrix
-# read from copier.yml renders the workers of the default stack only.
+# Every worker with every autoscaler, each Python one on django and on flask, for the
+# behaviour tests below (the generation matrix lints every pair of answers).
 COMBOS: dict[str, dict[str, Any]] = dict([
     *(combo("rails", w, a) for w in ("sidekiq", "good_job")
       for a in ("none", "hirefire", "judoscale")),
@@ -109,25 +108,13 @@ def test_anything_else_is_not_a_minimum(value):
 
 def test_prompt_offers_only_the_workers_of_the_chosen_stack():
     for stack in catalog.STACKS:
-        offered = [w for w in catalog.WORKERS if not answers.worker_choice_error(w, stack)]
-        assert offered == [w.key for w in catalog.WORKERS.values() if stack in w.stacks]
-        assert offered
+        offered = choice_values("worker", {"stack": stack})
+        assert offered == ["none", *(w.key for w in catalog.WORKERS.values()
+                                     if stack in w.stacks)]
+        assert len(offered) > 1
 
 
 # --------------------------------------------------------------------------- generated files
-
-
-@pytest.mark.parametrize("combo", COMBOS)
-def test_worker_layer_renders_clean_and_passes_the_linters(apps, combo):
-    app = apps[combo]
-    lint.test_nothing_is_left_unrendered(app)
-    lint.test_no_file_is_empty(app)
-    lint.test_yaml_and_json_parse(app)
-    lint.test_every_procfile_line_is_a_named_process(app)
-    lint.test_python_files_compile_and_pass_ruff(app)
-    lint.test_shell_scripts_pass_bash_n_and_shellcheck(app)
-    if COMBOS[combo]["stack"] == "rails":
-        lint.test_ruby_files_have_valid_syntax(app)
 
 
 def procfile(app: Path, name: str = "Procfile") -> dict[str, str]:
@@ -357,7 +344,7 @@ def run_worker_until_smoke(app: Path, manager: list[str], enqueue: list[str],
 @pytest.fixture(scope="module")
 def python_venv(tmp_path_factory, apps) -> Path:
     """One venv with the requirements of a Celery app and an RQ app, and honcho."""
-    from support.boot_apps import make_venv
+    from helpers.boot_apps import make_venv
 
     return make_venv(tmp_path_factory.mktemp("venv") / "venv",
                      [apps["django-celery-judoscale"] / "requirements.txt",
@@ -369,7 +356,7 @@ def python_venv(tmp_path_factory, apps) -> Path:
                                         ("django-rq-hirefire", "smoke job ran at")])
 def test_python_worker_runs_the_smoke_job_from_heroku_redis_over_tls(
         apps, python_venv, heroku_redis, combo, says):
-    from support.boot_apps import venv_env
+    from helpers.boot_apps import venv_env
 
     redis_url, redis_cli = heroku_redis
     app = apps[combo]
@@ -388,7 +375,7 @@ def test_python_worker_runs_the_smoke_job_from_heroku_redis_over_tls(
 @pytest.mark.slow
 def test_sidekiq_runs_the_smoke_job_from_heroku_redis_over_tls(tmp_path_factory,
                                                                heroku_redis):
-    from support.boot_apps import boot_env
+    from helpers.boot_apps import boot_env
     from test_rails_layer import rails_new
 
     require_tool("rails")

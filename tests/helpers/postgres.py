@@ -1,13 +1,9 @@
-"""A real PostgreSQL 15 server for the tests, started once per session and stopped after.
+"""A real PostgreSQL 15 server for the tests and benchmarks, started and stopped by them.
 
-Import explicitly where needed:
-
-    from fixtures_postgres import postgres_server, database_url  # noqa: F401
-
-`postgres_server` yields the server's admin URL (postgres user, 127.0.0.1, a free port);
-`database_url` is a fresh, empty database per test. `create_database(server_url)` makes
-another one when a test needs two; `running_server()` is the same server outside pytest
-(bench/ uses it). The server runs as the `postgres` OS user when the
+`running_server()` yields the server's admin URL (postgres user, 127.0.0.1, a free port);
+conftest.py's fixtures `postgres_server` (one per session) and `database_url` (a fresh,
+empty database per test) use it, and bench/ calls it directly. `create_database(server_url)`
+makes another database when a test needs two. The server runs as the `postgres` OS user when the
 tests run as root (initdb refuses root), with its data and socket in a temp directory.
 """
 
@@ -26,8 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
-from conftest import missing
+from helpers.tools import missing
 
 PG_VERSION = "15"
 
@@ -122,13 +117,6 @@ def running_server(durable: bool = False, settings: str = "") -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The session's server: its admin URL."""
-    with running_server() as url:
-        yield url
-
-
 def create_database(server_url: str, name: str | None = None) -> str:
     """Create an empty database on the server; return its URL."""
     psycopg = _psycopg()
@@ -137,9 +125,3 @@ def create_database(server_url: str, name: str | None = None) -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@pytest.fixture
-def database_url(postgres_server: str) -> str:
-    """A fresh, empty database for one test."""
-    return create_database(postgres_server)

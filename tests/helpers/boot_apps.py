@@ -18,11 +18,16 @@ import venv
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import ROOT, generate, missing, require_tool
+from helpers.paths import ROOT, TESTS
+from helpers.rails import rails_new
+
+from helpers.template import generate
+
+from helpers.tools import missing, require_tool
 
 from copier_heroku import build_plan
 
-PROBE = Path(__file__).resolve().parent / "boot_probe.py"
+PROBE = TESTS / "support" / "boot_probe.py"
 # Inside a namespace of its own every port is free; 5000 is foreman's and honcho's default.
 PORT = 5000
 # The Host header Heroku's router sends for the staging app; ALLOWED_HOSTS on Heroku is
@@ -153,7 +158,6 @@ def build_rails_app(parent: Path, *, web_server: str, dev_server: str,
     Add-ons leave out newrelic: Debian packages no newrelic_rpm, and `bundle install
     --local` cannot fetch it.
     """
-    from test_rails_layer import rails_new
 
     require_tool("bundle")
     parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,58 @@
+"""Generating apps from the template, and the template as a git repository of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from helpers.paths import ROOT
+
+
+def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",
+             src: Path | str = ROOT, **kwargs: Any) -> Path:
+    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`."""
+    from copier import run_copy
+
+    answers = {"project_name": "Demo Shop", **(data or {})}
+    options = {"defaults": True, "unsafe": True, "quiet": True, **kwargs}
+    run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
+    return dst
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+    return subprocess.run(["git", *args], cwd=cwd, check=check, text=True,
+                          capture_output=True, env=env)
+
+
+TEMPLATE_PARTS = ("copier.yml", "template", "extensions", "includes")
+
+
+def snapshot_template(dst: Path) -> Path:
+    """The working tree's template (uncommitted edits included) as a repository of its own."""
+    dst.mkdir()
+    for part in TEMPLATE_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / part)
+    git(dst, "init", "-q")
+    git(dst, "add", "-A")
+    git(dst, "commit", "-qm", "template")
+    return dst
+
+
+def release(template: Path, tag: str) -> None:
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", f"release {tag}", "--allow-empty")
+    git(template, "tag", tag)
+
+
+def commit_all(app: Path, message: str) -> None:
+    git(app, "add", "-A")
+    git(app, "commit", "-qm", message)

@@ -1,0 +1,33 @@
+"""System tools a test needs: a missing one skips on a laptop and fails under REQUIRE_E2E=1.
+
+A test that needs a system tool (ruby, shellcheck, postgres, the Heroku CLI manifest ...)
+calls `require_tool` or `missing`: on a laptop without it the test skips with the reason;
+with REQUIRE_E2E=1, as .ci/run sets it, the missing tool is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REQUIRE_E2E = os.environ.get("REQUIRE_E2E") == "1"
+# Where .ci/run installs the npm package `heroku`; HEROKU_CLI_DIR overrides it.
+HEROKU_CLI_DIR = Path(os.environ.get(
+    "HEROKU_CLI_DIR", Path.home() / ".cache" / "copier-heroku" / "heroku-cli"))
+
+
+def missing(reason: str) -> None:
+    """Skip on a laptop, fail under REQUIRE_E2E=1."""
+    if REQUIRE_E2E:
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        missing(f"`{name}` is not installed")
+    return path
