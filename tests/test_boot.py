@@ -4,7 +4,7 @@ Rails: Debian's Rails 6.1 app from `rails new`, the template on top, `bundle ins
 --local`; the Procfile.dev servers (puma, thin) and the production Procfile servers (puma,
 unicorn) each answer HTTP 200 from a route that queries a real PostgreSQL. Django and
 Flask: the generated app in a venv; honcho runs Procfile.dev and Procfile (gunicorn).
-Production boots run with the config vars bin/heroku-setup sets (read from the registry)
+Production boots run with the config vars bin/heroku-setup sets (read from the catalog)
 and without `.env`, which is gitignored and so never reaches a dyno.
 
 Each boot runs in a network namespace of its own (tests/support/boot_probe.py), is stopped
@@ -377,7 +377,7 @@ def python_database_with_a_customer(request, python_apps, pg_admin):
 
 
 def sanitize_in(stack: str, app, env) -> subprocess.CompletedProcess:
-    """The task as bin/heroku-mirror-db runs it on staging (the registry's command)."""
+    """The task as bin/heroku-mirror-db runs it on staging (the catalog's command)."""
     from copier_heroku.catalog import STACKS
 
     return subprocess.run(STACKS[stack].sanitize_command, shell=True, cwd=app, env=env,

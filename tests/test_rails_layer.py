@@ -134,7 +134,7 @@ def test_bin_dev_says_how_to_install_foreman_when_missing(default_app, tmp_path)
             in result.stderr)
 
 
-def test_app_json_comes_from_the_registry(default_app):
+def test_app_json_comes_from_the_catalog(default_app):
     app_json = json.loads((default_app / "app.json").read_text())
     assert app_json["env"]["SECRET_KEY_BASE"] == {
         "description": app_json["env"]["SECRET_KEY_BASE"]["description"], "generator": "secret"}

@@ -32,8 +32,8 @@ def test_update_keeps_edits_and_follows_a_changed_answer(template_repo, tmp_path
     # The template moves on: a newer release changes a generated file.
     deploy_template = template_repo / "template" / "DEPLOY.md.jinja"
     deploy_template.write_text(deploy_template.read_text().replace(
-        "# Deploying {{ project_name }} on Heroku",
-        "# Deploying {{ project_name }} on Heroku\n\n> Runbook format 2."))
+        "# Deploying {{ deploy.project_name }} on Heroku",
+        "# Deploying {{ deploy.project_name }} on Heroku\n\n> Runbook format 2."))
     release(template_repo, "v1.1.0")
 
     run_update(str(app), data={"web_server": "puma"}, defaults=True, overwrite=True,
@@ -94,11 +94,12 @@ def rendered_tree(app: Path, app_owned: set[str]) -> dict[str, str]:
 def app_owned_files(app: Path) -> set[str]:
     """.env, the sanitize rules and the starter app: whatever _skip_if_exists names."""
     import yaml
+    from pathspec import PathSpec
 
-    module = yaml.safe_load((app / ".copier-answers.yml").read_text()).get(
-        "python_module", "")
     patterns = yaml.safe_load((ROOT / "copier.yml").read_text())["_skip_if_exists"]
-    return {p.replace("{{ python_module }}", module) for p in patterns}
+    spec = PathSpec.from_lines("gitwildmatch", patterns)
+    return {str(p.relative_to(app)) for p in app.rglob("*")
+            if p.is_file() and ".git" not in p.parts and spec.match_file(str(p.relative_to(app)))}
 
 
 @pytest.mark.parametrize("before,after", [(a, b) for _, a, b in ANSWER_PAIRS],

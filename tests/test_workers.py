@@ -24,7 +24,7 @@ import yaml
 from helpers.questions import choice_values
 from helpers.template import generate
 from helpers.tools import missing, require_tool
-from copier_heroku import answers, catalog
+from copier_heroku import answers, build_plan, catalog
 from test_ops_scripts import PRODUCTION, STAGING, Heroku, manifest, printed_heroku_lines  # noqa: F401
 
 def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]]:
@@ -168,9 +168,16 @@ def test_the_min_and_max_appear_where_the_autoscaler_is_set_up(apps):
     assert "set Minimum 0 and Maximum 4" in (hirefire / "DEPLOY.md").read_text()
 
 
-def test_python_tasks_are_the_apps_own_after_generation():
-    config = yaml.safe_load((Path(__file__).parent.parent / "copier.yml").read_text())
-    assert [p for p in config["_skip_if_exists"] if p.endswith("}}/tasks.py")]
+def test_python_tasks_are_the_apps_own_after_generation(tmp_path):
+    data = {"stack": "django", "worker": "celery"}
+    app = generate(tmp_path / "demo-shop", data)
+    tasks = app / "demo_shop" / "tasks.py"
+    tasks.write_text("# our own tasks\n")
+    worker = app / "demo_shop" / "worker.py"
+    worker.write_text("# edited\n")
+    generate(app, data, overwrite=True)
+    assert tasks.read_text() == "# our own tasks\n"
+    assert worker.read_text() != "# edited\n", "worker.py is the layer's, rewritten"
 
 
 # --------------------------------------------------------------------------- bin/heroku-setup
@@ -363,7 +370,7 @@ def test_python_worker_runs_the_smoke_job_from_heroku_redis_over_tls(
     env = venv_env(python_venv, app.parent / "home", REDIS_URL=redis_url,
                    APP_STAGE="development", SECRET_KEY="worker-test", PORT="5000")
     python = str(python_venv / "bin" / "python")
-    smoke = registry.build_plan({**COMBOS[combo], "python_module": "demo_shop"}).smoke_command
+    smoke = build_plan({**COMBOS[combo], "python_module": "demo_shop"}).smoke_command
     # DEPLOY.md's command, with the venv's python.
     enqueue = [python, *shlex.split(smoke)[1:]]
     log = run_worker_until_smoke(app, [str(python_venv / "bin" / "honcho"), "start", "-f",

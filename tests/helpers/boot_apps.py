@@ -31,7 +31,7 @@ PROBE = TESTS / "support" / "boot_probe.py"
 # Inside a namespace of its own every port is free; 5000 is foreman's and honcho's default.
 PORT = 5000
 # The Host header Heroku's router sends for the staging app; ALLOWED_HOSTS on Heroku is
-# .herokuapp.com (see the registry), which allows it.
+# .herokuapp.com (see the catalog), which allows it.
 HEROKU_HOST = "demo-shop-staging.herokuapp.com"
 # Heroku's router ends TLS and says so; the production configs redirect plain HTTP.
 ROUTER_HEADERS = {"X-Forwarded-Proto": "https", "Host": HEROKU_HOST}

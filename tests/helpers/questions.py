@@ -61,20 +61,29 @@ def is_asked(question: str, answers: dict[str, Any], root: Path = ROOT) -> bool:
     return render(when, answers, root).strip().lower() in ("true", "yes", "1", "y", "on")
 
 
+def default_answers(root: Path = ROOT) -> dict[str, Any]:
+    """The defaults that need no rendering (stack: rails ...): what a question's choices see
+    when a test names no answer before it."""
+    return {name: spec["default"] for name, spec in copier_questions(root).items()
+            if "default" in spec and "{{" not in str(spec["default"])}
+
+
 def offered(question: str, answers: dict[str, Any] | None = None,
             root: Path = ROOT) -> list[tuple[Any, str]]:
-    """(value, why it is disabled or "") for each choice the prompt shows."""
+    """(value, why it is disabled or "") for each choice the prompt shows, under these
+    answers (the defaults for the others)."""
     spec = copier_questions(root)[question]
     choices = spec.get("choices", {})
+    answers = {**default_answers(root), **(answers or {})}
     if isinstance(choices, str):
-        text = render(choices, answers or {}, root)
+        text = render(choices, answers, root)
         # The catalog renders JSON, a subset of YAML that parses faster.
         choices = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
     items = choices.items() if isinstance(choices, dict) else ((c, c) for c in choices)
     result = []
     for _, value in items:
         if isinstance(value, dict):
-            result.append((value["value"], render(value.get("validator", ""), answers or {},
+            result.append((value["value"], render(value.get("validator", ""), answers,
                                                   root).strip()))
         else:
             result.append((value, ""))
