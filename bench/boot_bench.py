@@ -15,7 +15,6 @@ and ip, and PyPI for the Django and Flask venvs. Not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -28,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "extensions")]
 
-from helpers.postgres import create_database, running_server
 from helpers.boot_apps import (
     DATABASE_ROUTE,
     PORT,
@@ -43,6 +41,7 @@ from helpers.boot_apps import (
     rails,
     venv_env,
 )
+from helpers.postgres import create_database, running_server
 from support.boot_probe import HEROKU_BOOT_TIMEOUT
 
 NO_ENV_FILE = ["-e", "/dev/null"]  # production: Heroku never sees the gitignored .env

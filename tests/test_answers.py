@@ -7,9 +7,7 @@ import os
 import sys
 
 import pytest
-
 from helpers.paths import ROOT
-
 from helpers.template import generate
 
 BAD_ANSWERS = [

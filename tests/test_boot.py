@@ -17,8 +17,6 @@ import secrets
 import subprocess
 
 import pytest
-from helpers.tools import require_tool
-from helpers.postgres import create_database
 from helpers.boot_apps import (
     DATABASE_ROUTE,
     PORT,
@@ -35,6 +33,8 @@ from helpers.boot_apps import (
     stopped_cleanly,
     venv_env,
 )
+from helpers.postgres import create_database
+from helpers.tools import require_tool
 
 try:
     import psycopg

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from copier import run_update
-
 from helpers.paths import ROOT
 from helpers.template import commit_all, generate, git, release, snapshot_template
 

@@ -19,7 +19,6 @@ from typing import Any
 import honcho.environ
 import pytest
 import yaml
-
 from copier_heroku import build_plan
 from helpers.questions import cell_id, pairwise
 from helpers.template import generate

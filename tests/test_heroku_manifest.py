@@ -6,10 +6,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
-
-from helpers.tools import HEROKU_CLI_DIR, missing
-from helpers.heroku_manifest import ManifestError, load_manifest
-
+from helpers.heroku_manifest import ManifestError
 
 VALID = [
     "apps:info -a demo-shop --shell",

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import yaml
 from copier import run_update
-
 from helpers.paths import ROOT
-
 from helpers.template import commit_all, generate, git, release, snapshot_template
 
 OLD_HELPER = "bin/lib/heroku.sh"

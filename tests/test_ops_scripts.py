@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from helpers.questions import choice_values, copier_questions
-
-from helpers.template import generate, git
-
-from helpers.tools import HEROKU_CLI_DIR, missing, require_tool
-from helpers.heroku_manifest import load_manifest
-
 from copier_heroku import build_plan
+from helpers.heroku_manifest import load_manifest
+from helpers.questions import choice_values, copier_questions
+from helpers.template import generate, git
+from helpers.tools import HEROKU_CLI_DIR, missing, require_tool
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 STAGING, PRODUCTION = "demo-shop-staging", "demo-shop"

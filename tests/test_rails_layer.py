@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.rails import rails_new
 from helpers.template import generate, git
 from helpers.tools import require_tool

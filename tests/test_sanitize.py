@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers.paths import ROOT
+from helpers.postgres import create_database
 from helpers.template import generate
 from helpers.tools import missing, require_tool
-from helpers.postgres import create_database
 
 try:
     import psycopg

@@ -11,9 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.paths import TESTS
-
 from helpers.tools import missing, require_tool
 
 HARNESS = TESTS / "support" / "secret_harness.rb"

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from copier import run_update
-
 from helpers.paths import ROOT
-
 from helpers.template import commit_all, generate, git, release
+
 
 def test_update_keeps_edits_and_follows_a_changed_answer(template_repo, tmp_path):
     app = generate(tmp_path / "shop", {"web_server": "unicorn"}, src=template_repo,

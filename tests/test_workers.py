@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-
+from copier_heroku import answers, build_plan, catalog
 from helpers.questions import choice_values
 from helpers.template import generate
 from helpers.tools import missing, require_tool
-from copier_heroku import answers, build_plan, catalog
-from test_ops_scripts import PRODUCTION, STAGING, Heroku, manifest, printed_heroku_lines  # noqa: F401
+from test_ops_scripts import PRODUCTION, STAGING, Heroku, printed_heroku_lines
+
 
 def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]]:
     # An autoscaler may stop the worker while no job waits; without one it keeps two.

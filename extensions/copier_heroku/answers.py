@@ -12,8 +12,17 @@ import keyword
 import re
 from typing import Any, Mapping
 
-from .catalog import (ADDONS, AUTOSCALERS, DEV_SERVERS, NO_AUTOSCALER, NO_WORKER, STACKS,
-                      WEB_SERVERS, WORKER_LIMIT, WORKERS)
+from .catalog import (
+    ADDONS,
+    AUTOSCALERS,
+    DEV_SERVERS,
+    NO_AUTOSCALER,
+    NO_WORKER,
+    STACKS,
+    WEB_SERVERS,
+    WORKER_LIMIT,
+    WORKERS,
+)
 
 _APP_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")

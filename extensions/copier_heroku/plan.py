@@ -12,10 +12,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from .answers import whole_number
-from .catalog import (ADDONS, AUTOSCALERS, DEV_SERVERS, HEROKU_STACK, IMPLIED_ADDONS,
-                      LAYER_FILES, STACKS, WEB_SERVERS, WORKERS)
-from .model import (Addon, Autoscaler, ConfigVar, DevServer, Package, Stack, WebServer,
-                    Worker)
+from .catalog import (
+    ADDONS,
+    AUTOSCALERS,
+    DEV_SERVERS,
+    HEROKU_STACK,
+    IMPLIED_ADDONS,
+    LAYER_FILES,
+    STACKS,
+    WEB_SERVERS,
+    WORKERS,
+)
+from .model import Addon, Autoscaler, ConfigVar, DevServer, Package, Stack, WebServer, Worker
 
 
 @dataclass(frozen=True)

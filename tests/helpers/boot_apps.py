@@ -18,14 +18,12 @@ import venv
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from copier_heroku import build_plan
+
 from helpers.paths import ROOT, TESTS
 from helpers.rails import rails_new
-
 from helpers.template import generate
-
 from helpers.tools import missing, require_tool
-
-from copier_heroku import build_plan
 
 PROBE = TESTS / "support" / "boot_probe.py"
 # Inside a namespace of its own every port is free; 5000 is foreman's and honcho's default.

@@ -19,7 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-
 _MANIFEST_GLOBS = (
     "node_modules/*/oclif.manifest.json",
     "node_modules/@*/*/oclif.manifest.json",
