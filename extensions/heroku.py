@@ -132,13 +132,19 @@ def random_secret(nbytes: int = 64) -> str:
     return secrets.token_hex(nbytes)
 
 
-def dependency_line_needed(dst_path: Any, stack: Any) -> bool:
-    """True when the app has its dependency file and it lacks the include line: only then
-    has the dependency task work to do (Copier's `when:` asks this, sparing a process)."""
+def app_files_need_work(dst_path: Any, stack: Any) -> bool:
+    """Whether the task extensions/app_files.py has anything to do: an include line or the
+    .gitignore block missing (Copier's `when:` asks this, sparing a process otherwise)."""
+    owned_lines = copier_heroku.owned_lines
+    folder = Path(str(dst_path))
     include = stack.dependency
-    app_file = Path(str(dst_path)) / include.app_file
-    return app_file.is_file() and not include.present.search(
-        app_file.read_text(encoding="utf-8"))
+    app_file = folder / include.app_file
+    if app_file.is_file() and not owned_lines.has_include(
+            app_file.read_text(encoding="utf-8"), include):
+        return True
+    gitignore = folder / ".gitignore"
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    return owned_lines.needs_block(text, stack.ignored)
 
 
 def dependency_file_missing(dst_path: Any, stack: Any) -> str:
@@ -148,14 +154,14 @@ def dependency_file_missing(dst_path: Any, stack: Any) -> str:
 
 
 class AppFolder(Extension):
-    """What the templates and tasks may learn from the destination folder, and write to it
-    once: the answers file, the development secret, the dependency include."""
+    """What the templates and tasks may learn from the destination folder: the answers
+    file, the development secret, the work left for the app-files task."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters.update(remembered_answers=remembered_answers)
         environment.globals.update(random_secret=random_secret,
-                                   dependency_line_needed=dependency_line_needed,
+                                   app_files_need_work=app_files_need_work,
                                    dependency_file_missing=dependency_file_missing)
 
 

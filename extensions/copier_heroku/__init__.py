@@ -5,11 +5,12 @@
     catalog.py     the services: add-ons, workers, autoscalers and their plans; a fork edits this
     answers.py     the questions' choices, rendered from the catalog, and the validators
     plan.py        build_plan(answers): the one vocabulary everything after the questions reads
+    owned_lines.py the layer's lines in files the app owns (.gitignore's block, include lines)
 
 No Jinja and no I/O here: extensions/heroku.py exposes these to Copier's templates.
 """
 
-from . import answers, catalog, model, plan, stacks
+from . import answers, catalog, model, owned_lines, plan, stacks
 from .plan import Plan, build_plan
 
-__all__ = ["Plan", "answers", "build_plan", "catalog", "model", "plan", "stacks"]
+__all__ = ["Plan", "answers", "build_plan", "catalog", "model", "owned_lines", "plan", "stacks"]

@@ -177,7 +177,8 @@ class Stack:
     # The layer's dependency file, and how the app's own file pulls it in.
     dependency_file: str
     dependency: DependencyInclude
-    # includes/gitignore/<this>.gitignore: the ignores of the framework's own generator.
+    # includes/gitignore/<this>.gitignore: the ignores of the framework's own generator,
+    # for an app that has no .gitignore yet.
     gitignore: str
     config_vars: tuple[ConfigVar, ...] = ()
     # What the layer asks Bundler or pip for, whatever the add-ons.
@@ -186,4 +187,6 @@ class Stack:
     seed: str = ""
     # Files of the layer this stack brings ({module}: the Python package).
     files: tuple[str, ...] = ()
+    # What the layer's block at the end of .gitignore ignores (owned_lines.py).
+    ignored: tuple[str, ...] = ()
     hint: str = ""  # shown after the label in the prompt

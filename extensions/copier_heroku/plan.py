@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from . import owned_lines
 from .answers import whole_number
 from .catalog import (
     ADDONS,
@@ -103,6 +104,11 @@ class Plan:
         if self.autoscaler:
             paths.extend(self.autoscaler.files.get(self.stack.language, ()))
         return sorted({path.format(module=self.module) for path in paths})
+
+    @property
+    def gitignore_block(self) -> str:
+        """The layer's block at the end of .gitignore (owned_lines.py)."""
+        return owned_lines.block(self.stack.ignored)
 
     # ---------------------------------------------------------------- processes
 

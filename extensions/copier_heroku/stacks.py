@@ -88,6 +88,11 @@ PYTHON_CONFIG_VARS = (
 
 # --------------------------------------------------------------------------- stacks
 
+# The layer's block at the end of every app's .gitignore: local settings and secrets stay on
+# this machine. Committed: .env.example (placeholders only) and .env*.erb templates (Rails
+# 7.1+); `!` re-includes them after a framework's own `/.env*` (Rails 8).
+ENV_IGNORES = (".env", ".env.*", "!.env.example", "!.env*.erb")
+
 # heroku_sanitize reads config/sanitize.yml with it.
 SANITIZE_RULES_READER = Package("PyYAML", ">=6")
 
@@ -142,6 +147,8 @@ STACKS: dict[str, Stack] = {
         dependency_file="Gemfile.deploy",
         dependency=GEMFILE_INCLUDE,
         gitignore="rails",
+        # Keys that decrypt credentials: Heroku gets RAILS_MASTER_KEY, if anything.
+        ignored=(*ENV_IGNORES, "/config/master.key", "/config/credentials/*.key"),
         config_vars=RAILS_CONFIG_VARS,
         seed="bin/rails db:seed",
         files=RAILS_FILES,
@@ -163,6 +170,7 @@ STACKS: dict[str, Stack] = {
         dependency_file="requirements-deploy.txt",
         dependency=REQUIREMENTS_INCLUDE,
         gitignore="python",
+        ignored=ENV_IGNORES,
         config_vars=PYTHON_CONFIG_VARS,
         packages=(Package("Django", ">=4.2,<6"), Package("dj-database-url", ">=2.1"),
                   Package("whitenoise", ">=6.5"), SANITIZE_RULES_READER),
@@ -193,6 +201,7 @@ STACKS: dict[str, Stack] = {
         dependency_file="requirements-deploy.txt",
         dependency=REQUIREMENTS_INCLUDE,
         gitignore="python",
+        ignored=ENV_IGNORES,
         config_vars=(*PYTHON_CONFIG_VARS, ConfigVar(
             "FLASK_APP", "The package whose create_app() the flask command loads, for "
             "`flask sanitize` and your own commands.", "{module}", heroku_value="{module}",
