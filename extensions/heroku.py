@@ -169,10 +169,13 @@ class DeployPlan(ContextHook):
     """Puts `deploy`, the plan for the answers given so far, in every template's context."""
 
     def hook(self, context: dict[str, Any]) -> None:
-        if "stack" not in context or "deploy" in context:
+        # Planned afresh for every render, never taken from the context: `copier update`
+        # renders an older release first, whose own hook may have left its plan there.
+        context.pop("deploy", None)
+        if "stack" not in context:
             return
         try:
             context["deploy"] = copier_heroku.build_plan(context)
         except (KeyError, TypeError):
-            # The stack is not answered yet: nothing to plan.
+            # The stack is not answered yet, or not one this release knows: nothing to plan.
             return

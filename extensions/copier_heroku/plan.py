@@ -82,6 +82,20 @@ class Plan:
         entries = (self.stack, self.web_server, self.worker, self.autoscaler, *self.addons)
         return frozenset(e.key for e in entries if e is not None)
 
+    @property
+    def unused(self) -> frozenset[str]:
+        """What copier.yml's `_exclude` reads: every catalog entry this plan does not use,
+        the languages of the other stacks, and `database` and `worker` when it has none.
+
+        One set, read as `'sidekiq' in deploy.unused | default([])`: Copier also renders
+        the patterns with an older release's plan (the old copy of an update), which may
+        not know a name; unknown then means excluded nowhere, as that release did."""
+        known = {*STACKS, *WEB_SERVERS, *WORKERS, *AUTOSCALERS, *ADDONS, *IMPLIED_ADDONS,
+                 *(s.language for s in STACKS.values())}
+        used = {*self.chosen, self.stack.language}
+        flags = {"database": self.has_postgres, "worker": self.has_worker}
+        return frozenset((known - used) | {name for name, on in flags.items() if not on})
+
     # ---------------------------------------------------------------- questions
 
     @property
