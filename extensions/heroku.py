@@ -52,6 +52,20 @@ def _own_modules() -> Iterator[None]:
 with _own_modules():
     copier_heroku = importlib.import_module(PACKAGE)
 
+
+def _load_sibling_script(stem: str):
+    """A task script beside this file, as a module (its functions, not its main)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"copier_heroku_{stem}", Path(__file__).resolve().with_name(f"{stem}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+update_guard = _load_sibling_script("update_guard")
+
 answers = copier_heroku.answers
 catalog = copier_heroku.catalog
 
@@ -147,6 +161,12 @@ def app_files_need_work(dst_path: Any, stack: Any) -> bool:
     return owned_lines.needs_block(text, stack.ignored)
 
 
+def stack_change_error(stack: Any, dst_path: Any) -> str:
+    """Refuses, at the prompt, a stack other than the one the app's answers file records."""
+    return update_guard.stack_change_error(update_guard.recorded(Path(str(dst_path)), "stack"),
+                                           str(stack))
+
+
 def dependency_file_missing(dst_path: Any, stack: Any) -> str:
     """The app file that should pull the layer's dependencies in, when it does not exist."""
     app_file = stack.dependency.app_file
@@ -159,7 +179,8 @@ class AppFolder(Extension):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        environment.filters.update(remembered_answers=remembered_answers)
+        environment.filters.update(remembered_answers=remembered_answers,
+                                   stack_change_error=stack_change_error)
         environment.globals.update(random_secret=random_secret,
                                    app_files_need_work=app_files_need_work,
                                    dependency_file_missing=dependency_file_missing)

@@ -67,7 +67,7 @@ def test_edge_answers_are_accepted(tmp_path, answers):
 
 def test_defaults_derive_from_the_project_name(tmp_path):
     app = generate(tmp_path / "whatever", {"project_name": "Acme Web Shop"})
-    answers = (app / ".copier-answers.yml").read_text()
+    answers = (app / ".copier-answers.heroku.yml").read_text()
     assert "app_slug: acme-web-shop" in answers
     assert "production_app: acme-web-shop" in answers
     assert "staging_app: acme-web-shop-staging" in answers
@@ -114,7 +114,7 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
     finally:
         child.close()
     assert child.exitstatus == 0, f"copier exited {child.exitstatus}: {child.before}"
-    answers = (dst / ".copier-answers.yml").read_text()
+    answers = (dst / ".copier-answers.heroku.yml").read_text()
     assert "production_app: corner-shop-prod" in answers
     assert "dev_server: thin" in answers
     assert "heroku_region: eu" in answers

@@ -8,12 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from copier import run_update
-
 from copier_heroku import owned_lines
 from copier_heroku.stacks import STACKS
 from helpers.paths import ROOT
-from helpers.template import commit_all, generate, git
+from helpers.template import commit_all, generate, git, update
 
 LINES = STACKS["django"].ignored
 
@@ -99,7 +97,7 @@ def test_after_any_edit_an_update_keeps_env_out_of_git(template_repo, tmp_path, 
     # Copier refuses to update a tree with an untracked file, which .env now is.
     (app / ".env").rename(tmp_path / "env-kept-aside")
 
-    run_update(str(app), defaults=True, overwrite=True, unsafe=True, quiet=True)
+    update(app)
 
     assert ignored(app, ".env")
     assert not ignored(app, ".env.example")

@@ -102,7 +102,7 @@ def test_a_worker_brings_the_addon_of_its_queue_and_what_that_addon_brings():
 def test_good_job_without_addons_writes_the_mirror_and_records_the_backup_time(tmp_path):
     app = generate(tmp_path / "app", {"worker": "good_job", "addons": []})
     assert (app / "bin" / "heroku-mirror-db").is_file()
-    recorded = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    recorded = yaml.safe_load((app / ".copier-answers.heroku.yml").read_text())
     assert recorded["backup_schedule"] == "02:00 UTC"
     assert "heroku-postgresql" in (app / "app.json").read_text()
     assert "bin/heroku-mirror-db" in (app / "DEPLOY.md").read_text()

@@ -54,7 +54,7 @@ def is_ruby(path: Path) -> bool:
 
 
 def recorded_answers(app: Path) -> dict[str, Any]:
-    return yaml.safe_load((app / ".copier-answers.yml").read_text())
+    return yaml.safe_load((app / ".copier-answers.heroku.yml").read_text())
 
 
 # Jinja's delimiters; a closing "}}" alone is legal in Python and Ruby (nested literals).

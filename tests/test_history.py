@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 import yaml
 from copier import run_update
-from pathspec import PathSpec
-
 from helpers.paths import ROOT
-from helpers.template import TEMPLATE_PARTS, commit_all, generate, git
+from helpers.template import ANSWERS_FILE, TEMPLATE_PARTS, commit_all, generate, git
 from helpers.tools import missing
+from pathspec import PathSpec
 
 RELEASES = list(reversed(re.findall(r"^## (v\d+\.\d+\.\d+) \(", (ROOT / "CHANGELOG.md")
                                     .read_text(), re.M)))
@@ -93,8 +92,11 @@ def copied_at(history: Path, release: str, stack: str, dst: Path) -> Path:
 
 
 def update_to_head(app: Path) -> None:
+    """`copier update` as a user of that release ran it: reading the answers file the app
+    has (releases before v0.3.0 wrote Copier's default .copier-answers.yml)."""
+    answers = ANSWERS_FILE if (app / ANSWERS_FILE).exists() else None
     run_update(str(app), defaults=True, overwrite=True, unsafe=True, quiet=True,
-               vcs_ref="HEAD")
+               vcs_ref="HEAD", answers_file=answers)
 
 
 def ignored(app: Path, path: str) -> bool:
@@ -103,11 +105,17 @@ def ignored(app: Path, path: str) -> bool:
 
 @pytest.mark.parametrize("stack", list(STACKS))
 @pytest.mark.parametrize("release", RELEASES)
-def test_an_untouched_app_updates_to_what_a_fresh_copy_writes(history, tmp_path, release,
-                                                              stack):
+def test_an_untouched_app_updates_to_what_a_fresh_copy_writes(history, tmp_path, capfd,
+                                                              release, stack):
     app = copied_at(history, release, stack, tmp_path / "demo-shop")
+    had_default_answers_file = (app / ".copier-answers.yml").exists()
+    capfd.readouterr()
     update_to_head(app)
 
+    assert (app / ANSWERS_FILE).is_file()
+    assert not (app / ".copier-answers.yml").exists(), "the answers moved to their own file"
+    if had_default_answers_file:
+        assert f"copier update --trust -a {ANSWERS_FILE}" in capfd.readouterr().out
     marked = [rel for rel, text in tree(app).items() if CONFLICT.search(text)]
     assert marked == [], f"conflict markers in an app nobody edited: {marked}"
     fresh = generate(tmp_path / "fresh" / "demo-shop", answers_for(history, release, stack),

@@ -38,4 +38,4 @@ def test_the_demo_command_generates_an_app(tmp_path):
     argv = [sys.executable, *argv[1:-1], str(tmp_path / "demo-shop")]
     subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, timeout=120)
     assert (tmp_path / "demo-shop" / "Procfile").read_text().startswith("web: bundle exec puma")
-    assert "project_name: demo-shop" in (tmp_path / "demo-shop" / ".copier-answers.yml").read_text()
+    assert "project_name: demo-shop" in (tmp_path / "demo-shop" / ".copier-answers.heroku.yml").read_text()

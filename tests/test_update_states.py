@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers.template import commit_all, generate, git
+from helpers.template import ANSWERS_FILE, commit_all, generate, git
 
 
 def copier_update(app: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "copier", "update", "--trust", "--defaults"],
+    return subprocess.run([sys.executable, "-m", "copier", "update", "--trust", "--defaults",
+                           "-a", ANSWERS_FILE],
                           cwd=app, capture_output=True, text=True, timeout=120)
 
 
@@ -40,13 +41,13 @@ def test_a_dirty_working_tree_is_refused_with_a_sentence(template_repo, tmp_path
 
 def test_a_missing_answers_file_is_refused_with_a_sentence(template_repo, tmp_path):
     app = committed_app(template_repo, tmp_path / "shop")
-    git(app, "rm", "-q", ".copier-answers.yml")
+    git(app, "rm", "-q", ".copier-answers.heroku.yml")
     commit_all(app, "lost the answers")
     before = git(app, "rev-parse", "HEAD").stdout
     result = copier_update(app)
     assert result.returncode != 0
     said_one_sentence(result, "Cannot update because cannot obtain old template references "
-                              "from `.copier-answers.yml`.")
+                              "from `.copier-answers.heroku.yml`.")
     assert git(app, "status", "--porcelain").stdout == ""
     assert git(app, "rev-parse", "HEAD").stdout == before
 
@@ -59,7 +60,7 @@ def test_a_relative_template_path_is_recorded_so_updates_find_it(template_repo, 
     subprocess.run([sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "-q",
                     str(relative), "apps/shop"], cwd=workdir, check=True, capture_output=True)
     app = workdir / "apps" / "shop"
-    assert f"_src_path: {template_repo}" in (app / ".copier-answers.yml").read_text()
+    assert f"_src_path: {template_repo}" in (app / ".copier-answers.heroku.yml").read_text()
     git(app, "init", "-q")
     commit_all(app, "deploy layer")
     result = copier_update(app)

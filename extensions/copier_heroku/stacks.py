@@ -276,7 +276,7 @@ DEV_SERVERS: dict[str, DevServer] = {
 
 
 LAYER_FILES = (
-    ".copier-answers.yml",
+    ".copier-answers.heroku.yml",
     ".env",
     ".env.example",
     ".gitignore",

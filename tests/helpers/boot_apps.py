@@ -61,7 +61,7 @@ def heroku_config(app: Path) -> dict[str, str]:
     """The plain config vars bin/heroku-setup sets on this app's production app."""
     import yaml
 
-    answers = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    answers = yaml.safe_load((app / ".copier-answers.heroku.yml").read_text())
     return build_plan(answers).config_values("production")
 
 

@@ -8,7 +8,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from helpers.paths import ROOT
+
+# Where an app records its answers to this template (copier.yml's _answers_file).
+ANSWERS_FILE = ".copier-answers.heroku.yml"
 
 
 def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",
@@ -20,6 +25,19 @@ def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | No
     options = {"defaults": True, "unsafe": True, "quiet": True, **kwargs}
     run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
     return dst
+
+
+def update(app: Path, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Run `copier update --trust --defaults -a .copier-answers.heroku.yml` in the app."""
+    from copier import run_update
+
+    options = {"defaults": True, "overwrite": True, "unsafe": True, "quiet": True,
+               "answers_file": ANSWERS_FILE, **kwargs}
+    run_update(str(app), data=data or {}, **options)
+
+
+def recorded_answers(app: Path) -> dict[str, Any]:
+    return yaml.safe_load((app / ANSWERS_FILE).read_text())
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
