@@ -25,46 +25,59 @@ MARKER = b"<<<<<<< "
 OLD_ANSWERS, ANSWERS = ".copier-answers.yml", ".copier-answers.heroku.yml"
 
 
-def git_lines(folder: Path, *args: str) -> list[str]:
-    return subprocess.run(["git", *args], cwd=folder, capture_output=True,
-                          text=True).stdout.splitlines()
+def status(folder: Path) -> dict[str, str]:
+    """Each changed path with its two-letter `git status` code, from one git call (the
+    app may hold tens of thousands of files)."""
+    out = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"],
+                         cwd=folder, capture_output=True, text=True).stdout
+    entries, codes = out.split("\0"), {}
+    while entries:
+        entry = entries.pop(0)
+        if not entry:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":
+            entries.pop(0)  # a rename's source follows its target
+        codes[path] = code
+    return codes
 
 
-def conflicted_files(folder: Path) -> list[str]:
-    listed = git_lines(folder, "diff", "--name-only", "--diff-filter=U")
-    changed = git_lines(folder, "ls-files", "--modified", "--others", "--exclude-standard")
-    with_markers = [name for name in changed if (folder / name).is_file()
+def deleted(codes: dict[str, str]) -> list[str]:
+    return sorted(path for path, code in codes.items() if "D" in code and "U" not in code)
+
+
+def conflicted_files(folder: Path, codes: dict[str, str]) -> list[str]:
+    unmerged = {path for path, code in codes.items() if "U" in code or code in ("AA", "DD")}
+    with_markers = {path for path, code in codes.items() if "D" not in code
+                    and (folder / path).is_file()
                     and any(line.startswith(MARKER)
-                            for line in (folder / name).read_bytes().splitlines())]
-    return sorted(set(listed) | set(with_markers))
+                            for line in (folder / path).read_bytes().splitlines())}
+    return sorted(unmerged | with_markers)
 
 
-def app_owned(copier_yml: Path):
-    """A matcher of copier.yml's _skip_if_exists patterns, as Copier matches them."""
+def restore_app_owned(folder: Path, codes: dict[str, str], copier_yml: Path) -> list[str]:
+    """Put back the app's own files (copier.yml's _skip_if_exists) the update deleted."""
+    gone = deleted(codes)
+    if not gone:
+        return []
     import yaml
     from pathspec import PathSpec
 
     patterns = yaml.safe_load(copier_yml.read_text(encoding="utf-8")).get("_skip_if_exists", [])
-    return PathSpec.from_lines("gitwildmatch", patterns).match_file
-
-
-def restore_app_owned(folder: Path, copier_yml: Path) -> list[str]:
-    """Put back the app's own files that the update deleted."""
-    matches = app_owned(copier_yml)
-    deleted = [name for name in git_lines(folder, "ls-files", "--deleted") if matches(name)]
-    for name in deleted:
+    matches = PathSpec.from_lines("gitwildmatch", patterns).match_file
+    kept = [name for name in gone if matches(name)]
+    for name in kept:
         subprocess.run(["git", "checkout", "HEAD", "--", name], cwd=folder, check=True,
                        capture_output=True)
-    return deleted
+        codes.pop(name)
+    return kept
 
 
-def stale_imports(folder: Path) -> list[str]:
+def stale_imports(folder: Path, codes: dict[str, str]) -> list[str]:
     """`file: line` for each import, in the app's Python files, of a module the update
     deleted."""
-    gone = [Path(name) for name in git_lines(folder, "ls-files", "--deleted")
-            if name.endswith(".py")]
     found = []
-    for module in gone:
+    for module in (Path(name) for name in deleted(codes) if name.endswith(".py")):
         package, name = ".".join(module.parent.parts), module.stem
         pattern = re.compile(rf"^[ \t]*(from\s+(\.|{re.escape(package)}\.){name}\s+import|"
                              rf"import\s+{re.escape(package)}\.{name}\b|"
@@ -77,23 +90,23 @@ def stale_imports(folder: Path) -> list[str]:
     return found
 
 
-def answers_moved(folder: Path) -> bool:
-    deleted = git_lines(folder, "ls-files", "--deleted")
-    return OLD_ANSWERS in deleted and (folder / ANSWERS).is_file()
+def answers_moved(folder: Path, codes: dict[str, str]) -> bool:
+    return OLD_ANSWERS in deleted(codes) and (folder / ANSWERS).is_file()
 
 
 if __name__ == "__main__":
     here = Path.cwd()
-    for name in restore_app_owned(here, Path(sys.argv[1])):
+    codes = status(here)
+    for name in restore_app_owned(here, codes, Path(sys.argv[1])):
         print(f"Kept {name}: it is yours, though the answers no longer need it.")
-    for reference in stale_imports(here):
+    for reference in stale_imports(here, codes):
         print(f"{reference} names a module this update removed: delete that line, or the "
               f"app will not import.", file=sys.stderr)
-    if answers_moved(here):
+    if answers_moved(here, codes):
         print(f"Your answers to copier-heroku now live in {ANSWERS}, its own file, so they "
               f"no longer share {OLD_ANSWERS} with another template: from now on run "
               f"`copier update --trust -a {ANSWERS}`.")
-    files = conflicted_files(here)
+    files = conflicted_files(here, codes)
     if files:
         print(f"copier update left conflicts in {len(files)} file(s): {', '.join(files)}. "
               "Keep what you need between the '<<<<<<< before updating' and "
