@@ -3,6 +3,7 @@ PostgreSQL server, the Heroku CLI manifest) live in tests/helpers/."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ ROOT = TESTS.parent
 for path in (ROOT / "extensions", ROOT, TESTS):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+# The README runs the tests as `.venv/bin/python -m pytest`, without activating the venv:
+# its tools (ruff, honcho, copier) are found beside the interpreter, as if it were active.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
+                                      os.environ.get("PATH", "")])
 
 from helpers.template import generate, release, snapshot_template  # noqa: E402
 from helpers.tools import HEROKU_CLI_DIR, missing  # noqa: E402
