@@ -28,10 +28,12 @@ PG_VERSION = "15"
 
 
 def _bindir() -> Path:
-    for candidate in (os.environ.get("PG_BINDIR"), f"/usr/lib/postgresql/{PG_VERSION}/bin"):
-        if candidate and (Path(candidate) / "postgres").exists():
+    """PG_BINDIR when set (and then only it), else Debian's folder, else pg_ctl on PATH."""
+    chosen = os.environ.get("PG_BINDIR")
+    for candidate in ([chosen] if chosen else [f"/usr/lib/postgresql/{PG_VERSION}/bin"]):
+        if (Path(candidate) / "postgres").exists():
             return Path(candidate)
-    found = shutil.which("pg_ctl")
+    found = None if chosen else shutil.which("pg_ctl")
     if found:
         return Path(found).parent
     missing(f"PostgreSQL {PG_VERSION} server binaries (initdb, pg_ctl, postgres) are not "
