@@ -1074,7 +1074,10 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
     db = _Database(connection)
     committed = False
     try:
-        db.execute("SET LOCAL standard_conforming_strings = on")
+        try:
+            db.execute("SET LOCAL standard_conforming_strings = on")
+        except DatabaseRefused as error:
+            raise SanitizeError(f"the database refused a setting: {error.primary}") from None
         rows, search_path = read_database(db)
         plan = compile_plan(rules, read_catalog(rows), search_path, mode, allow_uncovered)
         if plan.uncovered:
@@ -1125,7 +1128,11 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
                                 "REASON)")
         for step in plan.steps:
             if step.analyze_sql:
-                db.execute(step.analyze_sql)
+                try:
+                    db.execute(step.analyze_sql)
+                except DatabaseRefused as error:
+                    raise SanitizeError(f"{step.label}: the database refused ANALYZE: "
+                                        f"{error.primary}") from None
         try:
             connection.commit()
             committed = True
