@@ -563,30 +563,38 @@ def _luhn(value: str) -> str:
             "AS r) x, generate_series(1, length(r)) i) y)")
 
 
-def scan_sql(table: Table, columns: list[Column], limit: int | None) -> str:
-    """One query that finds, per column, an example of each kind of personal value."""
-    picks, results = [], []
-    for index, column in enumerate(columns, 1):
-        value = f"{quote_ident(column.name)}::text"
-        e, p, i, c = (f"e{index}", f"p{index}", f"i{index}", f"c{index}")
-        picks += [f"substring({value} FROM {quote_literal(EMAIL_PATTERN)}) AS {e}",
-                  f"substring({value} FROM {quote_literal(PHONE_PATTERN)}) AS {p}",
-                  f"substring({value} FROM {quote_literal(IP_PATTERN)}) AS {i}",
-                  f"substring({value} FROM {quote_literal(CARD_PATTERN)}) AS {c}"]
-        results += [f"min({e})",
-                    (f"min(CASE WHEN length(regexp_replace({p}, '[^0-9]', '', 'g')) "
-                     f"BETWEEN 8 AND 15 THEN {p} END)"),
-                    f"min({i})",
-                    f"min(CASE WHEN {c} IS NULL THEN NULL WHEN {_luhn(c)} THEN {c} END)"]
-    sample = f" LIMIT {limit}" if limit else ""
-    return (f"SELECT {', '.join(results)} FROM (SELECT {', '.join(picks)} "
-            f"FROM {table.only}{sample}) s")
+def scan_sql(parts: list[tuple[Table, list[Column]]], limit: int | None) -> str:
+    """One query that finds, per column, an example of each kind of personal value: a row
+    per table, (its number, an array of four examples or NULLs per column)."""
+    patterns = ", ".join(quote_literal(p) for p in (EMAIL_PATTERN, PHONE_PATTERN, IP_PATTERN,
+                                                    CARD_PATTERN))
+    branches = []
+    for number, (table, columns) in enumerate(parts, 1):
+        picks, results = [], []
+        for index, column in enumerate(columns, 1):
+            value = f"t.{quote_ident(column.name)}::text"
+            e, p, i, c = (f"e{index}", f"p{index}", f"i{index}", f"c{index}")
+            picks += [f"substring({value} FROM sanitize_patterns.email_re) AS {e}",
+                      f"substring({value} FROM sanitize_patterns.phone_re) AS {p}",
+                      f"substring({value} FROM sanitize_patterns.ip_re) AS {i}",
+                      f"substring({value} FROM sanitize_patterns.card_re) AS {c}"]
+            results += [f"min({e})",
+                        (f"min(CASE WHEN length(regexp_replace({p}, '[^0-9]', '', 'g')) "
+                         f"BETWEEN 8 AND 15 THEN {p} END)"),
+                        f"min({i})",
+                        f"min(CASE WHEN {c} IS NULL THEN NULL WHEN {_luhn(c)} THEN {c} END)"]
+        sample = f" LIMIT {limit}" if limit else ""
+        branches.append(f"SELECT {number}, ARRAY[{', '.join(results)}] FROM (SELECT "
+                        f"{', '.join(picks)} FROM {table.only} AS t, sanitize_patterns"
+                        f"{sample}) s")
+    return ("WITH sanitize_patterns (email_re, phone_re, ip_re, card_re) AS (VALUES "
+            f"({patterns}))\n" + "\nUNION ALL\n".join(branches))
 
 
 @dataclass
 class Scan:
-    table: Table
-    columns: list[Column]
+    """The content check over some tables: which columns of which table, and its SQL."""
+    parts: list[tuple[Table, list[Column]]]
     sql: str
 
 
@@ -622,8 +630,8 @@ class Plan:
     steps: list[Step]
     unique_checks: list[Check]
     refreshes: list[tuple[str, str]]
-    prescans: list[Scan]
-    postscans: list[Scan]
+    prescan: Scan | None
+    postscan: Scan | None
     uncovered: list[str]
 
     def sql(self) -> str:
@@ -632,7 +640,7 @@ class Plan:
         lines += [c.sql + ";" for c in self.casts]
         lines += [s.count_sql + ";" for s in self.steps]
         lines += [c.sql + ";" for c in self.unique_checks]
-        lines += [s.sql + ";" for s in self.prescans]
+        lines += [self.prescan.sql + ";"] if self.prescan else []
         lines.append("-- changes, each verified")
         for step in self.steps:
             if step.note:
@@ -640,7 +648,7 @@ class Plan:
             lines += [step.change_sql + ";", step.verify_sql + ";"]
         lines += [sql + ";" for _, sql in self.refreshes]
         lines.append("-- what no rule changed holds nothing personal")
-        lines += [s.sql + ";" for s in self.postscans]
+        lines += [self.postscan.sql + ";"] if self.postscan else []
         lines += [s.analyze_sql + ";" for s in self.steps if s.analyze_sql]
         return "\n".join(lines) + "\n"
 
@@ -939,7 +947,7 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
             f"{', '.join(uncovered)} (give each a strategy, or keep once reviewed; "
             "ALLOW_UNCOVERED=1 runs anyway)")
 
-    prescans, postscans = [], []
+    before_parts, after_parts = [], []
     for (schema, name), table in ordered:
         if (schema, name) in truncated or table.kind == "f":
             continue
@@ -951,14 +959,16 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
                       and (schema, name, c.name) not in reasoned]
         before = [c for c in candidates if not c.generated] if table.kind != "m" else []
         if before:
-            prescans.append(Scan(table, before, scan_sql(table, before, SAMPLE_ROWS)))
+            before_parts.append((table, before))
         if candidates:
-            postscans.append(Scan(table, candidates, scan_sql(table, candidates, None)))
+            after_parts.append((table, candidates))
 
     refreshes = [(t.label, f"REFRESH MATERIALIZED VIEW {t.qualified}")
                  for _, t in sorted(tables.items(), key=lambda i: (i[1].refresh_level, i[0]))
                  if t.kind == "m" and t.populated]
-    return Plan(mode, casts, steps, unique_checks, refreshes, prescans, postscans, uncovered)
+    prescan = Scan(before_parts, scan_sql(before_parts, SAMPLE_ROWS)) if before_parts else None
+    postscan = Scan(after_parts, scan_sql(after_parts, None)) if after_parts else None
+    return Plan(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered)
 
 
 def _unique_checks(table: Table, column: Column, expression: str, shape: str | None,
@@ -1121,7 +1131,7 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
                                     f"materialized view: {error.primary}") from None
             print(f"sanitize: {label}: refreshed in {clock() - began:.2f}s", file=out,
                   flush=True)
-        findings = _scan(db, plan.postscans)
+        findings = _scan(db, plan.postscan)
         if findings:
             raise SanitizeError(f"verification failed: these columns still hold values that "
                                 f"look personal: {findings} (give each a rule, or keep: "
@@ -1183,7 +1193,7 @@ def _checks(db: _Database, plan: Plan, path: str) -> dict[int, tuple]:
         if example is not None:
             raise SanitizeError(f"{path}: {check.at}: "
                                 + (check.finding or "").replace("{example}", mask(example)))
-    findings = _scan(db, plan.prescans)
+    findings = _scan(db, plan.prescan)
     if findings:
         raise SanitizeError(f"{path}: these columns hold values that look personal and no rule "
                             f"changes them: {findings} (give each a strategy, or keep: REASON "
@@ -1191,21 +1201,24 @@ def _checks(db: _Database, plan: Plan, path: str) -> dict[int, tuple]:
     return counts
 
 
-def _scan(db: _Database, scans: list[Scan]) -> str:
+def _scan(db: _Database, scan: Scan | None) -> str:
     """What the content check found, as a list for a message; empty when nothing."""
+    if scan is None:
+        return ""
+    try:
+        rows = db.rows(scan.sql)
+    except DatabaseRefused as error:
+        raise SanitizeError(f"the database refused the content check: {error.primary}") from None
+    examples_of = {int(number): examples for number, examples in rows}
     found = []
-    for scan in scans:
-        try:
-            examples = db.row(scan.sql)
-        except DatabaseRefused as error:
-            raise SanitizeError(f"{scan.table.label}: the database refused the content "
-                                f"check: {error.primary}") from None
-        for index, column in enumerate(scan.columns):
+    for number, (table, columns) in enumerate(scan.parts, 1):
+        examples = examples_of[number]
+        for index, column in enumerate(columns):
             kinds = [(FINDINGS[k], examples[index * 4 + k]) for k in range(4)
                      if examples[index * 4 + k] is not None]
             if kinds:
                 what = ", ".join(f"{name}, e.g. {mask(example)}" for name, example in kinds)
-                found.append(f"{scan.table.label}.{column.name} ({what})")
+                found.append(f"{table.label}.{column.name} ({what})")
     return "; ".join(found)
 
 

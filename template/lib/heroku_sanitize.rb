@@ -111,7 +111,8 @@ module HerokuSanitize
   Rules = Struct.new(:path, :salt, :tables, :truncate)
   Column = Struct.new(:name, :not_null, :base_type, :sql_type, :max_length, :unique, :pk_position,
                       :generated, :collation, :rewrite_blocker)
-  Scan = Struct.new(:table, :columns, :sql)
+  # The content check over some tables: which columns of which table, and its SQL.
+  Scan = Struct.new(:parts, :sql)
   # A read before any write: its SQL, what it checks (for a database error), and what a
   # non-NULL first value means.
   Check = Struct.new(:sql, :at, :subject, :finding)
@@ -157,7 +158,7 @@ module HerokuSanitize
     end
   end
 
-  Plan = Struct.new(:mode, :casts, :steps, :unique_checks, :refreshes, :prescans, :postscans,
+  Plan = Struct.new(:mode, :casts, :steps, :unique_checks, :refreshes, :prescan, :postscan,
                     :uncovered) do
     # Every statement, in the order a run sends them.
     def sql
@@ -165,7 +166,7 @@ module HerokuSanitize
       lines += casts.map { |c| "#{c.sql};" }
       lines += steps.map { |s| "#{s.count_sql};" }
       lines += unique_checks.map { |c| "#{c.sql};" }
-      lines += prescans.map { |s| "#{s.sql};" }
+      lines << "#{prescan.sql};" if prescan
       lines << "-- changes, each verified"
       steps.each do |step|
         lines << "-- #{step.note}" if step.note
@@ -173,7 +174,7 @@ module HerokuSanitize
       end
       lines += refreshes.map { |_, sql| "#{sql};" }
       lines << "-- what no rule changed holds nothing personal"
-      lines += postscans.map { |s| "#{s.sql};" }
+      lines << "#{postscan.sql};" if postscan
       lines += steps.select(&:analyze_sql).map { |s| "#{s.analyze_sql};" }
       "#{lines.join("\n")}\n"
     end
@@ -557,24 +558,31 @@ module HerokuSanitize
       "AS r) x, generate_series(1, length(r)) i) y)"
   end
 
-  # One query that finds, per column, an example of each kind of personal value.
-  def scan_sql(table, columns, limit)
-    picks = []
-    results = []
-    columns.each.with_index(1) do |column, index|
-      value = "#{quote_ident(column.name)}::text"
-      e, p, i, c = %w[e p i c].map { |letter| "#{letter}#{index}" }
-      picks += ["substring(#{value} FROM #{quote_literal(EMAIL_PATTERN)}) AS #{e}",
-                "substring(#{value} FROM #{quote_literal(PHONE_PATTERN)}) AS #{p}",
-                "substring(#{value} FROM #{quote_literal(IP_PATTERN)}) AS #{i}",
-                "substring(#{value} FROM #{quote_literal(CARD_PATTERN)}) AS #{c}"]
-      results += ["min(#{e})",
-                  "min(CASE WHEN length(regexp_replace(#{p}, '[^0-9]', '', 'g')) BETWEEN 8 AND 15 THEN #{p} END)",
-                  "min(#{i})",
-                  "min(CASE WHEN #{c} IS NULL THEN NULL WHEN #{luhn(c)} THEN #{c} END)"]
+  # One query that finds, per column, an example of each kind of personal value: a row per
+  # table, [its number, an array of four examples or NULLs per column].
+  def scan_sql(parts, limit)
+    patterns = [EMAIL_PATTERN, PHONE_PATTERN, IP_PATTERN, CARD_PATTERN].map { |p| quote_literal(p) }.join(", ")
+    branches = parts.each.with_index(1).map do |(table, columns), number|
+      picks = []
+      results = []
+      columns.each.with_index(1) do |column, index|
+        value = "t.#{quote_ident(column.name)}::text"
+        e, p, i, c = %w[e p i c].map { |letter| "#{letter}#{index}" }
+        picks += ["substring(#{value} FROM sanitize_patterns.email_re) AS #{e}",
+                  "substring(#{value} FROM sanitize_patterns.phone_re) AS #{p}",
+                  "substring(#{value} FROM sanitize_patterns.ip_re) AS #{i}",
+                  "substring(#{value} FROM sanitize_patterns.card_re) AS #{c}"]
+        results += ["min(#{e})",
+                    "min(CASE WHEN length(regexp_replace(#{p}, '[^0-9]', '', 'g')) BETWEEN 8 AND 15 THEN #{p} END)",
+                    "min(#{i})",
+                    "min(CASE WHEN #{c} IS NULL THEN NULL WHEN #{luhn(c)} THEN #{c} END)"]
+      end
+      sample = limit ? " LIMIT #{limit}" : ""
+      "SELECT #{number}, ARRAY[#{results.join(', ')}] FROM (SELECT #{picks.join(', ')} " \
+        "FROM #{table.only} AS t, sanitize_patterns#{sample}) s"
     end
-    sample = limit ? " LIMIT #{limit}" : ""
-    "SELECT #{results.join(', ')} FROM (SELECT #{picks.join(', ')} FROM #{table.only}#{sample}) s"
+    "WITH sanitize_patterns (email_re, phone_re, ip_re, card_re) AS (VALUES (#{patterns}))\n" +
+      branches.join("\nUNION ALL\n")
   end
 
   def resolve(tables, key, search_path, path, at)
@@ -875,8 +883,8 @@ module HerokuSanitize
                    "ALLOW_UNCOVERED=1 runs anyway)"
     end
 
-    prescans = []
-    postscans = []
+    before_parts = []
+    after_parts = []
     ordered.each do |(schema, name), table|
       next if truncated.key?([schema, name]) || table.kind == "f"
       next if table.kind == "m" && !table.populated
@@ -886,14 +894,16 @@ module HerokuSanitize
           !reasoned.key?([schema, name, c.name])
       end
       before = table.kind == "m" ? [] : candidates.reject(&:generated)
-      prescans << Scan.new(table, before, scan_sql(table, before, SAMPLE_ROWS)) unless before.empty?
-      postscans << Scan.new(table, candidates, scan_sql(table, candidates, nil)) unless candidates.empty?
+      before_parts << [table, before] unless before.empty?
+      after_parts << [table, candidates] unless candidates.empty?
     end
 
     refreshes = tables.sort_by { |ident, t| [t.refresh_level, ident] }
                       .select { |_, t| t.kind == "m" && t.populated }
                       .map { |_, t| [t.label, "REFRESH MATERIALIZED VIEW #{t.qualified}"] }
-    Plan.new(mode, casts, steps, unique_checks, refreshes, prescans, postscans, uncovered)
+    prescan = before_parts.empty? ? nil : Scan.new(before_parts, scan_sql(before_parts, SAMPLE_ROWS))
+    postscan = after_parts.empty? ? nil : Scan.new(after_parts, scan_sql(after_parts, nil))
+    Plan.new(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered)
   end
 
   # Reads that find a unique value the change would give twice, before any write.
@@ -975,14 +985,20 @@ module HerokuSanitize
     raise Error, "the database refused the catalog query: #{e.primary}"
   end
 
-  # A text-format PostgreSQL array of schema names.
+  # A one-dimensional text-format PostgreSQL array: its elements, an unquoted NULL as nil.
   def parse_array(text)
     return text if text.is_a?(Array)
 
     inner = text.to_s[1...-1].to_s
     return [] if inner.empty?
 
-    inner.scan(/"((?:[^"\\]|\\.)*)"|([^,]+)/).map { |quoted, bare| quoted ? quoted.gsub(/\\(.)/, '\1') : bare }
+    inner.scan(/"((?:[^"\\]|\\.)*)"|([^,]+)/).map do |quoted, bare|
+      if quoted
+        quoted.gsub(/\\(.)/, '\1')
+      else
+        bare == "NULL" ? nil : bare
+      end
+    end
   end
 
   # Sanitize through a PG::Connection (ActiveRecord's raw_connection), all or nothing.
@@ -1038,7 +1054,7 @@ module HerokuSanitize
         end
         out.puts "sanitize: #{label}: refreshed in #{format('%.2f', clock - began)}s"
       end
-      findings = scan(db, plan.postscans)
+      findings = scan(db, plan.postscan)
       unless findings.empty?
         raise Error, "verification failed: these columns still hold values that look personal: " \
                      "#{findings} (give each a rule, or keep: REASON)"
@@ -1099,7 +1115,7 @@ module HerokuSanitize
       end
       raise Error, "#{path}: #{check.at}: #{check.finding.to_s.gsub('{example}', mask(example))}" unless example.nil?
     end
-    findings = scan(db, plan.prescans)
+    findings = scan(db, plan.prescan)
     unless findings.empty?
       raise Error, "#{path}: these columns hold values that look personal and no rule changes them: " \
                    "#{findings} (give each a strategy, or keep: REASON to keep it on purpose)"
@@ -1108,20 +1124,24 @@ module HerokuSanitize
   end
 
   # What the content check found, as a list for a message; empty when nothing.
-  def scan(db, scans)
+  def scan(db, scan)
+    return "" if scan.nil?
+
+    begin
+      rows = db.rows(scan.sql)
+    rescue DatabaseRefused => e
+      raise Error, "the database refused the content check: #{e.primary}"
+    end
+    examples_of = rows.to_h { |number, examples| [number.to_i, parse_array(examples)] }
     found = []
-    scans.each do |scan|
-      begin
-        examples = db.row(scan.sql)
-      rescue DatabaseRefused => e
-        raise Error, "#{scan.table.label}: the database refused the content check: #{e.primary}"
-      end
-      scan.columns.each_with_index do |column, index|
+    scan.parts.each.with_index(1) do |(table, columns), number|
+      examples = examples_of.fetch(number)
+      columns.each_with_index do |column, index|
         kinds = (0...4).map { |k| [FINDINGS[k], examples[(index * 4) + k]] }.reject { |_, example| example.nil? }
         next if kinds.empty?
 
         what = kinds.map { |name, example| "#{name}, e.g. #{mask(example)}" }.join(", ")
-        found << "#{scan.table.label}.#{column.name} (#{what})"
+        found << "#{table.label}.#{column.name} (#{what})"
       end
     end
     found.join("; ")
