@@ -743,9 +743,9 @@ class _Compiler:
         full, compact = FORMS[strategy]
         need = len(compact[0]) + len(compact[1]) + (MIN_UNIQUE_DIGEST if column.unique else 1)
         if limit is not None and limit < need:
-            raise self.fail(at, f"{where} holds only {limit} characters, too few for a "
-                                f"{'unique ' if column.unique else ''}{strategy} value "
-                                f"(it needs {need})")
+            raise self.fail(at, f"{where} holds only {limit} characters, too few for "
+                                f"{'unique ' if column.unique else ''}{strategy} values "
+                                f"(they need {need})")
         shape = "^(?:" + "|".join(
             f"{regex_escape(p)}.+{regex_escape(s)}" for p, s in (full, compact)) + ")$"
         if not any(p or s for p, s in (compact,)):
@@ -865,7 +865,9 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
         changed = {c.column for c in changing}
         key_columns = [] if changed & set(table.primary_key) else table.primary_key
         assignments, rewrites, checks, labels = [], [], [], []
-        blockers = []
+        blockers = [f"{table.columns[c.column].rewrite_blocker} uses {c.column}"
+                    for c in changing if table.columns[c.column].rewrite_blocker]
+        rewrite = mode == "offline" and not blockers and not rule.where_has_subquery
         for column_rule in changing:
             cat = f"{at}.columns.{column_rule.column}"
             column = table.columns[column_rule.column]
@@ -878,8 +880,6 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
                 if rule.where else expression
             collate = f" COLLATE {column.collation}" if column.collation else ""
             rewrites.append(f"ALTER COLUMN {col} TYPE {column.sql_type}{collate} USING {kept}")
-            if column.rewrite_blocker:
-                blockers.append(f"{column.rewrite_blocker} uses {column.name}")
             if column_rule.strategy == "constant":
                 casts.append(Check(
                     f"SELECT CAST({quote_literal(column_rule.value or '')} AS "
@@ -891,8 +891,7 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
                 labels.append(column.name)
             if column.unique:
                 unique_checks += _unique_checks(table, column, expression, shape, hashed,
-                                                rule, mode, cat)
-        rewrite = mode == "offline" and not blockers and not rule.where_has_subquery
+                                                rule, rewrite, cat)
         note = None
         if mode == "offline" and not rewrite:
             why = blockers[0] if blockers else "its where: holds a subquery"
@@ -972,20 +971,20 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
 
 
 def _unique_checks(table: Table, column: Column, expression: str, shape: str | None,
-                   hashed: bool, rule: TableRule, mode: str, at: str) -> list[Check]:
+                   hashed: bool, rule: TableRule, rewrite: bool, at: str) -> list[Check]:
     """Reads that find a unique value the change would give twice, before any write.
 
     A row that already holds the value another row will get makes an UPDATE fail half-way
     (the index is checked row by row) and, if the rule leaves that row alone, makes the
-    result break the index. Values hashed to fit a length limit may also meet each other.
+    result break the index; a rewrite checks the index once, at the end, so only rows the
+    rule leaves alone matter there. Values hashed to fit a length limit may also meet.
     """
     col = quote_ident(column.name)
     label = f"{table.label}.{column.name}"
     found: list[Check] = []
     rewritten = f" AND ({rule.where})" if rule.where else ""
-    if mode == "online" or rule.where:
-        untouched = (f" AND NOT coalesce(({rule.where}), false)"
-                     if mode == "offline" else "")
+    if not rewrite or rule.where:
+        untouched = f" AND NOT coalesce(({rule.where}), false)" if rewrite else ""
         shaped = f" AND taken.{col}::text ~ {quote_literal(shape)}" if shape else ""
         found.append(Check(
             f"SELECT min(taken.{col}::text) FROM {table.only} AS taken "

@@ -676,8 +676,8 @@ module HerokuSanitize
       full, compact = FORMS.fetch(strategy)
       need = compact[0].length + compact[1].length + (column.unique ? MIN_UNIQUE_DIGEST : 1)
       if !limit.nil? && limit < need
-        raise fail(at, "#{where} holds only #{limit} characters, too few for a " \
-                       "#{column.unique ? 'unique ' : ''}#{strategy} value (it needs #{need})")
+        raise fail(at, "#{where} holds only #{limit} characters, too few for " \
+                       "#{column.unique ? 'unique ' : ''}#{strategy} values (they need #{need})")
       end
       shape = "^(?:#{[full, compact].map { |p, s| "#{hs.regex_escape(p)}.+#{hs.regex_escape(s)}" }.join('|')})$"
       shape = nil if [compact].none? { |p, s| !p.empty? || !s.empty? }
@@ -804,7 +804,9 @@ module HerokuSanitize
       rewrites = []
       checks = []
       labels = []
-      blockers = []
+      blockers = changing.map { |c| table.columns[c.column] }.select(&:rewrite_blocker)
+                         .map { |c| "#{c.rewrite_blocker} uses #{c.name}" }
+      rewrite = mode == "offline" && blockers.empty? && !rule.where_has_subquery
       changing.each do |column_rule|
         cat = "#{at}.columns.#{column_rule.column}"
         column = table.columns[column_rule.column]
@@ -815,7 +817,6 @@ module HerokuSanitize
         kept = rule.where ? "CASE WHEN (#{rule.where}) THEN #{expression} ELSE #{col} END" : expression
         collate = column.collation ? " COLLATE #{column.collation}" : ""
         rewrites << "ALTER COLUMN #{col} TYPE #{column.sql_type}#{collate} USING #{kept}"
-        blockers << "#{column.rewrite_blocker} uses #{column.name}" if column.rewrite_blocker
         if column_rule.strategy == "constant"
           casts << Check.new("SELECT CAST(#{quote_literal(column_rule.value || '')} AS #{column.sql_type})", cat,
                              "constant #{quote_text(column_rule.value || '')} does not fit " \
@@ -825,9 +826,8 @@ module HerokuSanitize
           checks << check
           labels << column.name
         end
-        unique_checks.concat(unique_checks_for(table, column, expression, shape, hashed, rule, mode, cat)) if column.unique
+        unique_checks.concat(unique_checks_for(table, column, expression, shape, hashed, rule, rewrite, cat)) if column.unique
       end
-      rewrite = mode == "offline" && blockers.empty? && !rule.where_has_subquery
       note = nil
       if mode == "offline" && !rewrite
         why = blockers.empty? ? "its where: holds a subquery" : blockers.first
@@ -910,14 +910,15 @@ module HerokuSanitize
   #
   # A row that already holds the value another row will get makes an UPDATE fail half-way
   # (the index is checked row by row) and, if the rule leaves that row alone, makes the
-  # result break the index. Values hashed to fit a length limit may also meet each other.
-  def unique_checks_for(table, column, expression, shape, hashed, rule, mode, at)
+  # result break the index; a rewrite checks the index once, at the end, so only rows the
+  # rule leaves alone matter there. Values hashed to fit a length limit may also meet.
+  def unique_checks_for(table, column, expression, shape, hashed, rule, rewrite, at)
     col = quote_ident(column.name)
     label = "#{table.label}.#{column.name}"
     found = []
     rewritten = rule.where ? " AND (#{rule.where})" : ""
-    if mode == "online" || rule.where
-      untouched = mode == "offline" ? " AND NOT coalesce((#{rule.where}), false)" : ""
+    if !rewrite || rule.where
+      untouched = rewrite ? " AND NOT coalesce((#{rule.where}), false)" : ""
       shaped = shape ? " AND taken.#{col}::text ~ #{quote_literal(shape)}" : ""
       found << Check.new(
         "SELECT min(taken.#{col}::text) FROM #{table.only} AS taken " \
