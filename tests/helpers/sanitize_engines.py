@@ -86,7 +86,8 @@ def guard_cases() -> list[GuardCase]:
     engines are held to."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("\n## Sanitize\n", 1)[1].split("\n## ", 1)[0]
-    header = re.search(r"^\| `APP_STAGE` \| Other variables \| Sanitize \|$", section, re.M)
+    header = re.search(r"^\| `APP_STAGE` \| Other variables \| Sanitize \|$", section,
+                       re.MULTILINE)
     assert header, "README.md's Sanitize section lost its table of when sanitize runs"
     cases = []
     for line in section[header.end():].strip().splitlines()[1:]:
