@@ -70,7 +70,7 @@ PERSONAL_TYPES = frozenset(("inet", "macaddr", "macaddr8"))
 _ADDR = "[^][:space:]@<>()[,;:\"'`\\\\/]"
 _LABEL = "[^][:space:]@<>()[,;:\"'`\\\\/.]"
 EMAIL_PATTERN = (
-    f"{_ADDR}+@(?!(?:{_LABEL}+\\.)*(?:example\\.(?:com|net|org)|invalid|test|example|"
+    f"(?i){_ADDR}+@(?!(?:{_LABEL}+\\.)*(?:example\\.(?:com|net|org)|invalid|test|example|"
     f"localhost)(?!{_ADDR}))(?:{_LABEL}+\\.)+[[:alpha:]]{{2,}}")
 PHONE_PATTERN = (
     "\\+[0-9][0-9 ().-]{6,20}[0-9]"
@@ -1026,7 +1026,9 @@ class _Database:
 
     def __init__(self, connection):
         self.connection = connection
-        self.psycopg3 = type(connection).__module__.startswith("psycopg.")
+        # psycopg 3 names its classes' module "psycopg"; psycopg2 has no extended protocol,
+        # and the where: check is what keeps a second statement out there.
+        self.psycopg3 = type(connection).__module__.split(".")[0] == "psycopg"
         self.cursor = connection.cursor()
 
     def _execute(self, sql: str):

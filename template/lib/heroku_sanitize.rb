@@ -59,7 +59,7 @@ module HerokuSanitize
   # personal data.
   ADDR = '[^][:space:]@<>()[,;:"\'`\\\\/]'
   LABEL = '[^][:space:]@<>()[,;:"\'`\\\\/.]'
-  EMAIL_PATTERN = "#{ADDR}+@(?!(?:#{LABEL}+\\.)*(?:example\\.(?:com|net|org)|invalid|test|example|" \
+  EMAIL_PATTERN = "(?i)#{ADDR}+@(?!(?:#{LABEL}+\\.)*(?:example\\.(?:com|net|org)|invalid|test|example|" \
                   "localhost)(?!#{ADDR}))(?:#{LABEL}+\\.)+[[:alpha:]]{2,}"
   PHONE_PATTERN = '\\+[0-9][0-9 ().-]{6,20}[0-9]' \
                   '|\\(?[2-9][0-9]{2}\\)?[ .-][0-9]{3}[ .-][0-9]{4}' \
@@ -1256,14 +1256,15 @@ module HerokuSanitize
         compile_only(rules, options[:catalog], mode: mode, allow_uncovered: options[:allow_uncovered], env: env)
         return 0
       end
-      url = database_url(options[:database_url] || env["SANITIZE_DATABASE_URL"], env)
+      named = [options[:database_url], env["SANITIZE_DATABASE_URL"]].find { |v| !falsy?(v) }
+      url = database_url(named, env)
       run_options = { allow_uncovered: options[:allow_uncovered], dry_run: options[:dry_run], mode: mode, env: env }
       if connection && !url
         run(connection.call, rules, **run_options)
         return 0
       end
-      url ||= env["DATABASE_URL"]
-      raise Error, "no database: pass --database-url or set SANITIZE_DATABASE_URL or DATABASE_URL" if url.nil? || url.empty?
+      url = env["DATABASE_URL"] if falsy?(url)
+      raise Error, "no database: pass --database-url or set SANITIZE_DATABASE_URL or DATABASE_URL" if falsy?(url)
 
       own = connect(url)
       begin
