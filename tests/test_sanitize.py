@@ -849,6 +849,41 @@ def test_flask_sanitize_takes_the_same_options(awkward_db, tmp_path, python_path
     assert "one transaction, offline mode" in result.stdout
 
 
+def test_manage_py_sanitize_runs_on_djangos_connection(awkward_db, tmp_path, python_path):
+    pytest.importorskip("django", reason="Django is not installed for this Python")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(awkward_db)
+    (tmp_path / "demo_settings.py").write_text(textwrap.dedent(f"""
+        SECRET_KEY = "test"
+        INSTALLED_APPS = ["heroku_sanitize"]
+        DATABASES = {{"default": {{
+            "ENGINE": "django.db.backends.postgresql", "NAME": {parts.path[1:]!r},
+            "USER": {parts.username!r}, "HOST": {parts.hostname!r}, "PORT": {parts.port!r},
+        }}}}
+    """))
+    env = environment(python_path, {"PYTHONPATH": f"{python_path}{os.pathsep}{tmp_path}",
+                                    "DJANGO_SETTINGS_MODULE": "demo_settings"})
+    rules = str(write_rules(tmp_path, RULES))
+
+    def manage(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "django", "sanitize", "--rules", rules,
+                               *args], cwd=tmp_path, env={**env, **extra},
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    before = snapshot(awkward_db)
+    assert manage(APP_STAGE="Production").stderr == (
+        "sanitize: refusing to run: APP_STAGE is 'Production', which is production "
+        "(sanitize runs only where APP_STAGE is staging, review, development or test); "
+        "nothing was changed.\n")
+    assert snapshot(awkward_db) == before
+    result = manage("--mode", "offline")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "public.users: updated 4 of 4 rows" in result.stdout
+    assert rows(awkward_db, "SELECT email::text FROM users WHERE id = 1") == [
+        ("user1@example.invalid",)]
+
+
 @pytest.mark.parametrize("stack", ["rails", "flask"])
 def test_a_generated_app_sanitizes_with_its_own_files(stack, tmp_path, awkward_db,
                                                       ruby_with_pg, python_path):

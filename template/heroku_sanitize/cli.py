@@ -66,7 +66,8 @@ def _stop(signum, _frame):
 
 def execute(args: argparse.Namespace, connection=None) -> int:
     """Sanitize with parsed options, on `connection` when the framework gives one (it is
-    left open) and no other database is named, else on a connection of our own."""
+    left open) and no other database is named, else on a connection of our own.
+    `connection` may be a function that returns it, called only once the guard passed."""
     env = os.environ
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
@@ -83,6 +84,12 @@ def execute(args: argparse.Namespace, connection=None) -> int:
         options = {"allow_uncovered": args.allow_uncovered, "dry_run": args.dry_run,
                    "mode": mode}
         if connection is not None and not url:
+            if callable(connection):
+                try:
+                    connection = connection()
+                except Exception as error:  # noqa: BLE001 -- the framework's own errors
+                    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                    raise SanitizeError(f"cannot connect to the database: {first}") from None
             run(connection, rules, **options)
             return 0
         url = url or env.get("DATABASE_URL")

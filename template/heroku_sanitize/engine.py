@@ -1029,7 +1029,14 @@ class _Database:
         # psycopg 3 names its classes' module "psycopg"; psycopg2 has no extended protocol,
         # and the where: check is what keeps a second statement out there.
         self.psycopg3 = type(connection).__module__.split(".")[0] == "psycopg"
-        self.cursor = connection.cursor()
+        if self.psycopg3:
+            import psycopg
+
+            # Not connection.cursor(): Django makes that a ClientCursor, which binds on the
+            # client and sends statements through the simple protocol.
+            self.cursor = psycopg.Cursor(connection)
+        else:
+            self.cursor = connection.cursor()
 
     def _execute(self, sql: str):
         try:
