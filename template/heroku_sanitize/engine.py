@@ -42,6 +42,12 @@ MODES = ("online", "offline")
 MIN_SALT = 16
 MIN_UNIQUE_DIGEST = 8  # hex digits of md5 that must fit where a unique value is hashed
 SAMPLE_ROWS = 10000
+# A rewrite rebuilds the table's indexes; sorting them in memory saves a fifth to two
+# fifths of its time on a million rows. Raised for the run's transaction, never lowered.
+REWRITE_MEMORY = (
+    "SELECT set_config('maintenance_work_mem', CASE WHEN pg_size_bytes(current_setting("
+    "'maintenance_work_mem')) < pg_size_bytes('256MB') THEN '256MB' ELSE current_setting("
+    "'maintenance_work_mem') END, true)")
 CATALOG_FILE = "sanitize_catalog.sql"
 
 # A column name looks personal when one of its words is in PERSONAL_WORDS (or, for text
@@ -633,6 +639,7 @@ class Plan:
     prescan: Scan | None
     postscan: Scan | None
     uncovered: list[str]
+    settings: list[str] = field(default_factory=list)
 
     def sql(self) -> str:
         """Every statement, in the order a run sends them."""
@@ -642,6 +649,7 @@ class Plan:
         lines += [c.sql + ";" for c in self.unique_checks]
         lines += [self.prescan.sql + ";"] if self.prescan else []
         lines.append("-- changes, each verified")
+        lines += [sql + ";" for sql in self.settings]
         for step in self.steps:
             if step.note:
                 lines.append(f"-- {step.note}")
@@ -967,7 +975,9 @@ def compile_plan(rules: Rules, tables: dict[tuple[str, str], Table], search_path
                  if t.kind == "m" and t.populated]
     prescan = Scan(before_parts, scan_sql(before_parts, SAMPLE_ROWS)) if before_parts else None
     postscan = Scan(after_parts, scan_sql(after_parts, None)) if after_parts else None
-    return Plan(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered)
+    settings = [REWRITE_MEMORY] if any(s.kind == "rewrite" for s in steps) else []
+    return Plan(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered,
+                settings)
 
 
 def _unique_checks(table: Table, column: Column, expression: str, shape: str | None,
@@ -1110,6 +1120,11 @@ def run(connection, rules: Rules, *, allow_uncovered: bool = False, dry_run: boo
             return plan
         print(f"sanitize: {allowed}; {len(plan.steps)} tables, one transaction, {mode} mode",
               file=out, flush=True)
+        for sql in plan.settings:
+            try:
+                db.rows(sql)
+            except DatabaseRefused as error:
+                raise SanitizeError(f"the database refused a setting: {error.primary}") from None
         for step in plan.steps:
             began = clock()
             try:

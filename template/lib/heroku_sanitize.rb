@@ -34,6 +34,11 @@ module HerokuSanitize
   MIN_SALT = 16
   MIN_UNIQUE_DIGEST = 8 # hex digits of md5 that must fit where a unique value is hashed
   SAMPLE_ROWS = 10_000
+  # A rewrite rebuilds the table's indexes; sorting them in memory saves a fifth to two
+  # fifths of its time on a million rows. Raised for the run's transaction, never lowered.
+  REWRITE_MEMORY = "SELECT set_config('maintenance_work_mem', CASE WHEN pg_size_bytes(current_setting(" \
+                   "'maintenance_work_mem')) < pg_size_bytes('256MB') THEN '256MB' ELSE current_setting(" \
+                   "'maintenance_work_mem') END, true)"
   CATALOG_FILE = "sanitize_catalog.sql"
 
   # A column name looks personal when one of its words is in PERSONAL_WORDS (or, for text
@@ -159,7 +164,7 @@ module HerokuSanitize
   end
 
   Plan = Struct.new(:mode, :casts, :steps, :unique_checks, :refreshes, :prescan, :postscan,
-                    :uncovered) do
+                    :uncovered, :settings) do
     # Every statement, in the order a run sends them.
     def sql
       lines = ["-- sanitize plan, #{mode} mode: checks before any change"]
@@ -168,6 +173,7 @@ module HerokuSanitize
       lines += unique_checks.map { |c| "#{c.sql};" }
       lines << "#{prescan.sql};" if prescan
       lines << "-- changes, each verified"
+      lines += settings.map { |sql| "#{sql};" }
       steps.each do |step|
         lines << "-- #{step.note}" if step.note
         lines += ["#{step.change_sql};", "#{step.verify_sql};"]
@@ -903,7 +909,8 @@ module HerokuSanitize
                       .map { |_, t| [t.label, "REFRESH MATERIALIZED VIEW #{t.qualified}"] }
     prescan = before_parts.empty? ? nil : Scan.new(before_parts, scan_sql(before_parts, SAMPLE_ROWS))
     postscan = after_parts.empty? ? nil : Scan.new(after_parts, scan_sql(after_parts, nil))
-    Plan.new(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered)
+    settings = steps.any? { |s| s.kind == "rewrite" } ? [REWRITE_MEMORY] : []
+    Plan.new(mode, casts, steps, unique_checks, refreshes, prescan, postscan, uncovered, settings)
   end
 
   # Reads that find a unique value the change would give twice, before any write.
@@ -1027,6 +1034,11 @@ module HerokuSanitize
         return plan
       end
       out.puts "sanitize: #{allowed}; #{plan.steps.size} tables, one transaction, #{mode} mode"
+      plan.settings.each do |sql|
+        db.rows(sql)
+      rescue DatabaseRefused => e
+        raise Error, "the database refused a setting: #{e.primary}"
+      end
       plan.steps.each do |step|
         began = clock
         begin
