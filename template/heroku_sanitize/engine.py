@@ -558,8 +558,8 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def regex_escape(text: str) -> str:
-    return re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", text)
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _luhn(value: str) -> str:
@@ -706,7 +706,7 @@ class _Compiler:
     def value(self, rule: ColumnRule, column: Column, table: Table, key_columns: list[str],
               at: str) -> tuple[str, str | None, str | None, bool]:
         """The new value of one column: (SET expression, verify condition or None, the
-        shape its values take as a regular expression or None, whether values are hashed
+        shape its values take as a condition on {v} or None, whether values are hashed
         so that two rows could meet)."""
         col = quote_ident(column.name)
         strategy = rule.strategy
@@ -746,18 +746,17 @@ class _Compiler:
                     raise self.fail(at, f"{where} is unique and holds only {limit} "
                                         "characters, too few for a unique hash")
                 digest = f"left({digest}, {limit})"
-            return self._unchanged_guard(col, digest, table, column), None, "^[0-9a-f]+$", \
-                column.unique
+            return self._unchanged_guard(col, digest, table, column), None, \
+                "{v} ~ '^[0-9a-f]+$'", column.unique
         full, compact = FORMS[strategy]
         need = len(compact[0]) + len(compact[1]) + (MIN_UNIQUE_DIGEST if column.unique else 1)
         if limit is not None and limit < need:
             raise self.fail(at, f"{where} holds only {limit} characters, too few for "
                                 f"{'unique ' if column.unique else ''}{strategy} values "
                                 f"(they need {need})")
-        shape = "^(?:" + "|".join(
-            f"{regex_escape(p)}.+{regex_escape(s)}" for p, s in (full, compact)) + ")$"
-        if not any(p or s for p, s in (compact,)):
-            shape = None
+        shape = "(" + " OR ".join(
+            f"{{v}} LIKE {quote_literal(like_escape(p) + '%' + like_escape(s))}"
+            for p, s in (full, compact)) + ")" if any(compact) else None
         if not key_columns:
             digest = f"md5({self.salt(at, strategy)} || {col}::text)"
             for prefix, suffix in (full, compact):
@@ -995,13 +994,15 @@ def _unique_checks(table: Table, column: Column, expression: str, shape: str | N
     rewritten = f" AND ({rule.where})" if rule.where else ""
     if not rewrite or rule.where:
         untouched = f" AND NOT coalesce(({rule.where}), false)" if rewrite else ""
-        shaped = f" AND taken.{col}::text ~ {quote_literal(shape)}" if shape else ""
+        shaped = " AND " + shape.replace("{v}", f"taken.{col}::text") if shape else ""
+        taken = f"FROM {table.only} AS taken WHERE taken.{col} IS NOT NULL{shaped}{untouched}"
+        # Only when some row holds a value of the rule's shape (rarely, on a fresh copy) is
+        # the costly comparison with every row's new value made.
         found.append(Check(
-            f"SELECT min(taken.{col}::text) FROM {table.only} AS taken "
-            f"WHERE taken.{col} IS NOT NULL{shaped}{untouched} AND EXISTS (SELECT 1 FROM "
-            f"{table.only} AS given WHERE given.{col} IS NOT NULL{rewritten} "
-            f"AND ({expression})::text = taken.{col}::text AND (given.tableoid, given.ctid) "
-            "<> (taken.tableoid, taken.ctid))",
+            f"SELECT CASE WHEN EXISTS (SELECT 1 {taken}) THEN (SELECT min(taken.{col}::text) "
+            f"{taken} AND EXISTS (SELECT 1 FROM {table.only} AS given WHERE given.{col} IS NOT "
+            f"NULL{rewritten} AND ({expression})::text = taken.{col}::text AND "
+            "(given.tableoid, given.ctid) <> (taken.tableoid, taken.ctid))) END",
             at, label,
             finding=(f"{label} is unique and a row already holds {{example}}, the value this "
                      "rule gives another row (change or clear that row first)")))

@@ -553,8 +553,8 @@ module HerokuSanitize
     "'#{text.gsub("'", "''")}'"
   end
 
-  def regex_escape(text)
-    text.gsub(/([\\^$.|?*+()\[\]{}])/) { "\\#{Regexp.last_match(1)}" }
+  def like_escape(text)
+    text.gsub(/[\\%_]/) { |c| "\\#{c}" }
   end
 
   def luhn(value)
@@ -631,7 +631,7 @@ module HerokuSanitize
     end
 
     # The new value of one column: [SET expression, verify condition or nil, the shape its
-    # values take as a regular expression or nil, whether values are hashed so that two rows
+    # values take as a condition on {v} or nil, whether values are hashed so that two rows
     # could meet].
     def value(rule, column, table, key_columns, at)
       hs = HerokuSanitize
@@ -677,7 +677,7 @@ module HerokuSanitize
 
           digest = "left(#{digest}, #{limit})"
         end
-        return [unchanged_guard(col, digest, table, column), nil, "^[0-9a-f]+$", column.unique]
+        return [unchanged_guard(col, digest, table, column), nil, "{v} ~ '^[0-9a-f]+$'", column.unique]
       end
       full, compact = FORMS.fetch(strategy)
       need = compact[0].length + compact[1].length + (column.unique ? MIN_UNIQUE_DIGEST : 1)
@@ -685,8 +685,11 @@ module HerokuSanitize
         raise fail(at, "#{where} holds only #{limit} characters, too few for " \
                        "#{column.unique ? 'unique ' : ''}#{strategy} values (they need #{need})")
       end
-      shape = "^(?:#{[full, compact].map { |p, s| "#{hs.regex_escape(p)}.+#{hs.regex_escape(s)}" }.join('|')})$"
-      shape = nil if [compact].none? { |p, s| !p.empty? || !s.empty? }
+      shape = if compact.any? { |part| !part.empty? }
+                "(#{[full, compact].map do |p, s|
+                  "{v} LIKE #{hs.quote_literal("#{hs.like_escape(p)}%#{hs.like_escape(s)}")}"
+                end.join(' OR ')})"
+              end
       if key_columns.empty?
         digest = "md5(#{salt(at, strategy)} || #{col}::text)"
         [full, compact].each do |prefix, suffix|
@@ -926,13 +929,15 @@ module HerokuSanitize
     rewritten = rule.where ? " AND (#{rule.where})" : ""
     if !rewrite || rule.where
       untouched = rewrite ? " AND NOT coalesce((#{rule.where}), false)" : ""
-      shaped = shape ? " AND taken.#{col}::text ~ #{quote_literal(shape)}" : ""
+      shaped = shape ? " AND #{shape.gsub('{v}') { "taken.#{col}::text" }}" : ""
+      taken = "FROM #{table.only} AS taken WHERE taken.#{col} IS NOT NULL#{shaped}#{untouched}"
+      # Only when some row holds a value of the rule's shape (rarely, on a fresh copy) is the
+      # costly comparison with every row's new value made.
       found << Check.new(
-        "SELECT min(taken.#{col}::text) FROM #{table.only} AS taken " \
-        "WHERE taken.#{col} IS NOT NULL#{shaped}#{untouched} AND EXISTS (SELECT 1 FROM " \
-        "#{table.only} AS given WHERE given.#{col} IS NOT NULL#{rewritten} " \
-        "AND (#{expression})::text = taken.#{col}::text AND (given.tableoid, given.ctid) " \
-        "<> (taken.tableoid, taken.ctid))",
+        "SELECT CASE WHEN EXISTS (SELECT 1 #{taken}) THEN (SELECT min(taken.#{col}::text) " \
+        "#{taken} AND EXISTS (SELECT 1 FROM #{table.only} AS given WHERE given.#{col} IS NOT " \
+        "NULL#{rewritten} AND (#{expression})::text = taken.#{col}::text AND " \
+        "(given.tableoid, given.ctid) <> (taken.tableoid, taken.ctid))) END",
         at, label,
         "#{label} is unique and a row already holds {example}, the value this rule gives " \
         "another row (change or clear that row first)"
