@@ -813,7 +813,7 @@ def test_rake_db_sanitize_runs_through_the_active_record_connection(
     refused_run = rake_sanitize(APP_STAGE="production")
     assert refused_run.returncode == 1
     assert refused_run.stderr.startswith("sanitize: refusing to run: APP_STAGE is "
-                                         "'production', which is production")
+                                         "production (sanitize runs only where")
 
     result = rake_sanitize()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -873,7 +873,7 @@ def test_manage_py_sanitize_runs_on_djangos_connection(awkward_db, tmp_path, pyt
 
     before = snapshot(awkward_db)
     assert manage(APP_STAGE="Production").stderr == (
-        "sanitize: refusing to run: APP_STAGE is 'Production', which is production "
+        "sanitize: refusing to run: APP_STAGE is 'Production', which means production "
         "(sanitize runs only where APP_STAGE is staging, review, development or test); "
         "nothing was changed.\n")
     assert snapshot(awkward_db) == before

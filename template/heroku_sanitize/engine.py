@@ -127,8 +127,10 @@ def guard(env: dict[str, str] | None = None) -> str:
         return f"APP_STAGE={stage}"
     if not stage:
         what = "APP_STAGE is unset, which counts as production"
+    elif stage == "production":
+        what = "APP_STAGE is production"
     elif stage.lower() in PRODUCTION_STAGES:
-        what = f"APP_STAGE is {quote_text(stage)}, which is production"
+        what = f"APP_STAGE is {quote_text(stage)}, which means production"
     else:
         what = f"APP_STAGE is {quote_text(stage)}, not a known stage, which counts as production"
     raise SanitizeError(f"refusing to run: {what} (sanitize runs only where APP_STAGE is "

@@ -208,8 +208,10 @@ module HerokuSanitize
 
     what = if stage.empty?
              "APP_STAGE is unset, which counts as production"
+           elsif stage == "production"
+             "APP_STAGE is production"
            elsif PRODUCTION_STAGES.include?(stage.downcase)
-             "APP_STAGE is #{quote_text(stage)}, which is production"
+             "APP_STAGE is #{quote_text(stage)}, which means production"
            else
              "APP_STAGE is #{quote_text(stage)}, not a known stage, which counts as production"
            end
