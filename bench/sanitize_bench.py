@@ -1,16 +1,22 @@
-"""Sanitize throughput on a 1,000,000-row users table (a benchmark, not a test).
+"""Sanitize throughput against the one-transaction UPDATE floor (a benchmark, not a test).
 
-    python3 bench/sanitize_bench.py [--rows 1000000] [--loop-rows 20000] [--rounds 2]
-                                    [--database-url URL] [--no-ruby]
+    python3 bench/sanitize_bench.py [--rows 1000000] [--rounds 3] [--loop-rows 20000]
+                                    [--database-url URL] [--no-ruby] [--only multi|single]
 
-Times, on the same freshly built table each time:
-  floor   one hand-written set-based UPDATE of email, name, phone and address;
-  python  the Python engine (heroku_sanitize.run: counts, UPDATE, verification, commit);
-  ruby    the Ruby engine (lib/heroku_sanitize.rb as a command, Ruby start-up included);
-  loop    a row-by-row UPDATE loop in autocommit, the usual hand-written task, run on a
-          sample of --loop-rows rows and extrapolated per row to the whole table.
-The median of --rounds runs counts (a shared disk makes single runs noisy).
-Targets: engine <= 1.25 x floor, engine >= 30 x faster than the loop.
+Two fixtures, each rebuilt before every timed run:
+  multi   users (--rows, a unique index on email), orders (30%) and addresses (20%) of
+          them, both with personal columns and a foreign key to users;
+  single  users alone, as in earlier releases of this benchmark.
+Timed, in the same run and on the same server:
+  floor          the hand-written UPDATEs of the same columns, one per table, in one
+                 transaction (what a careful team writes by hand);
+  ENGINE MODE    each engine as a command (start-up included): python or ruby, online
+                 (UPDATE in place, the default) or offline (tables rewritten whole, for the
+                 mirror's database that nobody serves);
+  loop           a row-by-row UPDATE loop in autocommit on --loop-rows rows of the single
+                 fixture, extrapolated per row to the whole table.
+Each variant runs --rounds times, the order rotating between rounds; the median counts and
+ratios are to the floor's median. Target: offline <= 0.6 x the floor on the multi fixture.
 
 Without --database-url it starts its own PostgreSQL 15 with default durability settings
 (fsync and synchronous commit on), as the tests' fixture does but durable.
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import statistics
 import subprocess
@@ -34,40 +39,67 @@ sys.path.insert(0, str(ROOT / "tests"))
 PACKAGE = ROOT / "template" / "heroku_sanitize"
 RUBY_ENGINE = ROOT / "template" / "lib" / "heroku_sanitize.rb"
 
-RULES = """\
-tables:
-  users:
+USERS = ("CREATE TABLE users (id bigserial PRIMARY KEY, email varchar NOT NULL UNIQUE, "
+         "name text, phone text, address text)")
+FILL_USERS = """INSERT INTO users
+    SELECT g, 'person' || g || '@mail.example.com', 'Person Number ' || g,
+           CASE WHEN g % 10 = 0 THEN NULL ELSE '+44 20 7946 ' || g END,
+           g || ' High Street, Springfield'
+    FROM generate_series(1, {rows}) g"""
+MULTI = [
+    """CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users,
+       customer_email text, shipping_address text, total numeric NOT NULL)""",
+    """INSERT INTO orders SELECT g, 1 + (g * 7) % {rows}, 'buyer' || g || '@mail.example.com',
+       g || ' Market Road', g % 100 FROM generate_series(1, {orders}) g""",
+    """CREATE TABLE addresses (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users,
+       street text, city text, postal_code text, phone text)""",
+    """INSERT INTO addresses SELECT g, 1 + (g * 13) % {rows}, g || ' Elm Street', 'Leeds',
+       'LS' || (g % 30) || ' ' || (g % 9) || 'AB', '0113 496 ' || g
+       FROM generate_series(1, {addresses}) g""",
+    "CREATE INDEX ON orders (user_id)",
+    "CREATE INDEX ON addresses (user_id)",
+]
+USERS_RULES = """\
     columns:
       email: email
       name: name
       phone: phone
       address: address
-  bench.users_source:  # the pristine copy each run starts from
-    columns: {email: keep, name: keep, phone: keep, address: keep}
 """
-FLOOR_SQL = ("UPDATE users SET email = 'user' || id || '@example.invalid', "
-             "name = 'User ' || id, phone = '555-' || id, address = id || ' Example Street'")
+RULES = {
+    "single": "tables:\n  users:\n" + USERS_RULES,
+    "multi": "tables:\n  users:\n" + USERS_RULES + """\
+  orders:
+    columns:
+      customer_email: email
+      shipping_address: address
+  addresses:
+    columns:
+      street: address
+      city: {constant: Springfield}
+      postal_code: {constant: "00000"}
+      phone: phone
+""",
+}
+FLOOR_USERS = ("UPDATE users SET email = 'user' || id || '@example.invalid', "
+               "name = 'User ' || id, phone = '555-' || id, address = id || ' Example Street'")
+FLOOR_ORDERS = ("UPDATE orders SET customer_email = 'user' || id || '@example.invalid', "
+                "shipping_address = id || ' Example Street'")
+FLOOR_ADDRESSES = ("UPDATE addresses SET street = id || ' Example Street', "
+                   "city = 'Springfield', postal_code = '00000', phone = '555-' || id")
+FLOOR = {"single": [FLOOR_USERS], "multi": [FLOOR_USERS, FLOOR_ORDERS, FLOOR_ADDRESSES]}
 
 
-def build(conn, rows: int) -> None:
-    """users from a prebuilt source table, so every run starts from the same state."""
-    conn.execute("DROP TABLE IF EXISTS users")
-    conn.execute("""CREATE TABLE users (id bigserial PRIMARY KEY, email varchar NOT NULL UNIQUE,
-                    name text, phone text, address text)""")
-    conn.execute("INSERT INTO users SELECT * FROM bench.users_source")
-    conn.execute("VACUUM ANALYZE users")
+def build(conn, fixture: str, rows: int) -> None:
+    conn.execute("DROP TABLE IF EXISTS addresses, orders, users")
+    conn.execute(USERS)
+    conn.execute(FILL_USERS.format(rows=rows))
+    if fixture == "multi":
+        for statement in MULTI:
+            conn.execute(statement.format(rows=rows, orders=rows * 3 // 10,
+                                          addresses=rows // 5))
+    conn.execute("VACUUM ANALYZE")
     conn.execute("CHECKPOINT")
-
-
-def prepare_source(conn, rows: int) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-    conn.execute("DROP TABLE IF EXISTS bench.users_source")
-    conn.execute(f"""CREATE TABLE bench.users_source AS
-        SELECT g::bigint AS id, 'person' || g || '@mail.example.com' AS email,
-               'Person Number ' || g AS name,
-               CASE WHEN g % 10 = 0 THEN NULL ELSE '+44 20 7946 ' || g END AS phone,
-               g || ' High Street, Springfield' AS address
-        FROM generate_series(1, {rows}) g""")
 
 
 def timed(action) -> float:
@@ -76,43 +108,34 @@ def timed(action) -> float:
     return time.perf_counter() - began
 
 
-def run_floor(url: str) -> float:
+def run_floor(url: str, fixture: str) -> float:
     import psycopg
 
-    with psycopg.connect(url) as conn:
-        seconds = timed(lambda: (conn.execute(FLOOR_SQL), conn.commit()))
-    return seconds
+    def go():
+        with psycopg.connect(url) as conn:
+            for statement in FLOOR[fixture]:
+                conn.execute(statement)
+            conn.commit()
+
+    return timed(go)
 
 
-def run_python(url: str, rules_path: Path) -> float:
-    import psycopg
-
-    sys.path.insert(0, str(_package_parent()))
-    from heroku_sanitize import engine
-
-    rules = engine.load_rules(str(rules_path))
-    out = io.StringIO()
-    with psycopg.connect(url) as conn:
-        seconds = timed(lambda: engine.run(conn, rules, out=out,
-                                           env={"APP_STAGE": "development"}))
-    print("    " + out.getvalue().strip().replace("\n", "\n    "))
-    return seconds
-
-
-def run_ruby(url: str, rules_path: Path) -> float:
-    env = {**os.environ, "APP_STAGE": "development"}
+def run_engine(url: str, engine: str, mode: str, rules: Path, package_parent: Path) -> float:
+    cmd = ([sys.executable, "-m", "heroku_sanitize"] if engine == "python"
+           else ["ruby", str(RUBY_ENGINE)])
+    env = {**os.environ, "APP_STAGE": "development", "PYTHONPATH": str(package_parent),
+           "SANITIZE_MODE": mode}
     result = None
 
     def go():
         nonlocal result
-        result = subprocess.run(["ruby", str(RUBY_ENGINE), "--database-url", url, "--rules",
-                                 str(rules_path)], capture_output=True, text=True, env=env,
-                                check=False)
+        result = subprocess.run([*cmd, "--database-url", url, "--rules", str(rules)],
+                                capture_output=True, text=True, env=env, check=False)
 
     seconds = timed(go)
     if result.returncode:
-        raise SystemExit(f"ruby engine failed: {result.stderr}")
-    print("    " + result.stdout.strip().replace("\n", "\n    "))
+        raise SystemExit(f"{engine} {mode} failed: {result.stderr}")
+    print("    " + result.stdout.strip().replace("\n", "\n    "), flush=True)
     return seconds
 
 
@@ -132,31 +155,66 @@ def run_loop(url: str, sample: int) -> float:
         return (time.perf_counter() - began) / len(ids)
 
 
-_parent: Path | None = None
+def measure(url: str, fixture: str, args, folder: Path) -> dict[str, list[float]]:
+    import psycopg
+
+    rules = folder / f"{fixture}.yml"
+    rules.write_text(RULES[fixture])
+    engines = [] if args.no_ruby else ["ruby"]
+    variants = ["floor"] + [f"{e} {m}" for m in ("offline", "online")
+                            for e in ["python", *engines]]
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(1, args.rounds + 1):
+        # Rotate the order, so no variant always runs right after the same neighbour.
+        shift = (round_ - 1) % len(variants)
+        for name in variants[shift:] + variants[:shift]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                build(conn, fixture, args.rows)
+            print(f"{fixture} round {round_}: {name}", flush=True)
+            if name == "floor":
+                seconds = run_floor(url, fixture)
+            else:
+                engine, mode = name.split()
+                seconds = run_engine(url, engine, mode, rules, folder)
+            print(f"    {seconds:.2f}s", flush=True)
+            times[name].append(seconds)
+    return times
 
 
-def _package_parent() -> Path:
-    """A folder where the template's package imports as `heroku_sanitize`."""
-    global _parent
-    if _parent is None:
-        _parent = Path(tempfile.mkdtemp(prefix="sanitize-bench-"))
-        (_parent / "heroku_sanitize").symlink_to(PACKAGE, target_is_directory=True)
-    return _parent
+def report(fixture: str, rows: int, times: dict[str, list[float]],
+           loop: float | None = None) -> None:
+    median = {name: statistics.median(values) for name, values in times.items()}
+    floor = median["floor"]
+    size = (f"{rows:,} users, {rows * 3 // 10:,} orders, {rows // 5:,} addresses"
+            if fixture == "multi" else f"{rows:,} users")
+    print(f"\n{fixture}: {size}; median of {len(times['floor'])} runs")
+    for name, value in median.items():
+        runs = ", ".join(f"{v:.2f}" for v in times[name])
+        ratio = value / floor
+        target = " (target <= 0.60)" if name.endswith("offline") else ""
+        extra = f", {loop / value:.0f} x faster than the loop" if loop else ""
+        print(f"  {name:<16} {value:7.2f}s  {ratio:.2f} x floor{target}{extra}   [{runs}]")
+    if loop:
+        print(f"  {'row-by-row loop':<16} {loop:7.2f}s  extrapolated")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each variant; the median counts")
     parser.add_argument("--loop-rows", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="runs of each set-based variant; the median counts")
     parser.add_argument("--database-url", help="an existing server's admin URL (a database "
                                                "sanitize_bench is created on it)")
     parser.add_argument("--no-ruby", action="store_true")
+    parser.add_argument("--only", choices=["multi", "single"])
     args = parser.parse_args()
 
     import psycopg
 
+    folder = Path(tempfile.mkdtemp(prefix="sanitize-bench-"))
+    (folder / "heroku_sanitize").symlink_to(PACKAGE, target_is_directory=True)
+    results = {}
     with contextlib.ExitStack() as stack:
         server = args.database_url
         if not server:
@@ -168,42 +226,19 @@ def main() -> int:
             conn.execute("DROP DATABASE IF EXISTS sanitize_bench")
             conn.execute("CREATE DATABASE sanitize_bench")
         url = server.rsplit("/", 1)[0] + "/sanitize_bench"
-        rules_path = Path(_package_parent()) / "sanitize.yml"
-        rules_path.write_text(RULES)
+        fixtures = [args.only] if args.only else ["multi", "single"]
+        for fixture in fixtures:
+            results[fixture] = measure(url, fixture, args, folder)
+        loop = None
+        if "single" in fixtures and args.loop_rows:
+            with psycopg.connect(url, autocommit=True) as conn:
+                build(conn, "single", args.rows)
+            per_row = run_loop(url, args.loop_rows)
+            loop = per_row * args.rows
+            print(f"loop: {per_row * 1e6:.0f} us a row on {args.loop_rows:,} rows")
 
-        with psycopg.connect(url, autocommit=True) as conn:
-            prepare_source(conn, args.rows)
-        engines = ["floor", "python"] + ([] if args.no_ruby else ["ruby"])
-        times: dict[str, list[float]] = {name: [] for name in engines}
-        for round_ in range(1, args.rounds + 1):
-            # Rotate the order, so no variant always runs right after the same neighbour.
-            shift = (round_ - 1) % len(engines)
-            for name in engines[shift:] + engines[:shift]:
-                with psycopg.connect(url, autocommit=True) as conn:
-                    build(conn, args.rows)
-                print(f"round {round_}: {name}", flush=True)
-                seconds = {"floor": lambda: run_floor(url),
-                           "python": lambda: run_python(url, rules_path),
-                           "ruby": lambda: run_ruby(url, rules_path)}[name]()
-                print(f"    {seconds:.2f}s", flush=True)
-                times[name].append(seconds)
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            build(conn, args.rows)
-        per_row = run_loop(url, args.loop_rows)
-        loop = per_row * args.rows
-
-    best = {name: statistics.median(values) for name, values in times.items()}
-    print(f"\n{args.rows:,} rows, median of {args.rounds} runs (all runs: "
-          + "; ".join(f"{n} {', '.join(f'{v:.2f}' for v in vs)}" for n, vs in times.items())
-          + "):")
-    print(f"  floor (one hand-written UPDATE)  {best['floor']:8.2f}s")
-    for name in engines[1:]:
-        print(f"  {name + ' engine':<32} {best[name]:8.2f}s  = {best[name] / best['floor']:.2f} x "
-              f"floor (target <= 1.25), {loop / best[name]:.0f} x faster than the loop "
-              "(target >= 30)")
-    print(f"  row-by-row loop, autocommit      {loop:8.2f}s  extrapolated from "
-          f"{args.loop_rows:,} rows at {per_row * 1e6:.0f} us/row")
+    for fixture, times in results.items():
+        report(fixture, args.rows, times, loop if fixture == "single" else None)
     return 0
 
 

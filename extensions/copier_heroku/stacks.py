@@ -291,4 +291,6 @@ LAYER_FILES = (
     "bin/heroku-setup",
     "bin/lib/heroku.bash",
     "config/sanitize.yml",
+    # The one catalog query both sanitize engines load (tests/test_sanitize_golden.py).
+    "config/sanitize_catalog.sql",
 )

@@ -1,4 +1,5 @@
-"""python -m heroku_sanitize [--rules config/sanitize.yml] [--database-url URL] [--dry-run]"""
+"""python -m heroku_sanitize [--rules FILE] [--database-url URL] [--mode online|offline]
+[--dry-run] [--allow-uncovered] [--catalog FILE.json]: see --help."""
 
 import sys
 

@@ -1,8 +1,10 @@
-"""`python manage.py sanitize`: scrub personal data on staging, on Django's own connection."""
+"""`python manage.py sanitize`: scrub personal data on staging, on Django's own connection
+(or on $SANITIZE_DATABASE_URL when that names another database)."""
 
 import argparse
+import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection
 
 from heroku_sanitize import cli
@@ -16,8 +18,14 @@ class Command(BaseCommand):
         cli.add_arguments(parser)
 
     def handle(self, *args, **options):
-        connection.ensure_connection()
         namespace = argparse.Namespace(**{key: options[key] for key in (
-            "rules", "database_url", "allow_uncovered", "dry_run")})
-        if cli.execute(namespace, connection=connection.connection):
-            raise CommandError("sanitize failed; the database is as it was.")
+            "rules", "database_url", "mode", "allow_uncovered", "dry_run", "catalog")})
+
+        def django_connection():
+            connection.ensure_connection()
+            return connection.connection
+
+        status = cli.execute(namespace, connection=django_connection)
+        if status:
+            # cli.execute printed the one sentence; the status is the whole answer.
+            sys.exit(status)
