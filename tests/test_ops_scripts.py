@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from conftest import (HEROKU_CLI_DIR, choice_values, copier_questions, generate, git,
-                      missing, require_tool)
+from conftest import HEROKU_CLI_DIR, generate, git, missing, require_tool
+from helpers.questions import answer_combinations, choice_values, copier_questions, render
 from heroku_manifest import load_manifest
 
 from copier_heroku import build_plan
@@ -54,22 +54,38 @@ HAND_PICKED: dict[str, dict[str, Any]] = {
 
 
 def answer_matrix() -> dict[str, dict[str, Any]]:
+    """The hand-picked combinations, plus, for each choice none of them holds, the allowed
+    combination (helpers.questions) that holds it and differs least from the defaults."""
     questions = copier_questions()
     combos = {name: dict(data) for name, data in HAND_PICKED.items()}
-    combos["everything-eu-team"]["addons"] = choice_values("addons")
+    combos["everything-eu-team"]["addons"] = choice_values("addons", {"stack": "rails"})
 
     def answer(combo: dict[str, Any], question: str) -> Any:
-        return combo.get(question, questions[question].get("default"))
+        if question in combo:
+            return combo[question]
+        default = questions[question].get("default")
+        if isinstance(default, str) and "{" in default:
+            return render(default, {**{q: s.get("default") for q, s in questions.items()
+                                       if "{" not in str(s.get("default"))}, **combo}).strip()
+        return default
 
-    for question, spec in questions.items():
-        if "choices" not in spec:
-            continue
-        for value in choice_values(question):
-            if spec.get("multiselect"):
-                if not any(value in (answer(c, question) or []) for c in combos.values()):
-                    combos[f"{question}-{value}"] = {question: [value]}
-            elif not any(answer(c, question) == value for c in combos.values()):
-                combos[f"{question}-{value}"] = {question: value}
+    def holds(combo: dict[str, Any], question: str, value: Any) -> bool:
+        got = answer(combo, question)
+        return value in (got or []) if questions[question].get("multiselect") else got == value
+
+    def distance(combo: dict[str, Any]) -> int:
+        return sum(not holds({}, q, v) if not isinstance(v, list) else
+                   len(set(v) ^ set(answer({}, q) or [])) for q, v in combo.items())
+
+    allowed = sorted(answer_combinations(), key=distance)
+    for candidate in allowed:
+        for question, value in candidate.items():
+            if "choices" not in questions[question]:
+                continue
+            for single in value if isinstance(value, list) else [value]:
+                if not any(holds(c, question, single) for c in combos.values()):
+                    combos[f"{question}-{single}"] = next(
+                        c for c in allowed if holds(c, question, single))
     return combos
 
 
