@@ -1,0 +1,195 @@
+"""Runs a generated app's bin/heroku-* scripts against the stateful stand-in
+(tests/fakes/heroku), seeds and reads its world, and injects faults.
+
+The stand-in answers as Heroku would from a JSON world; this module is how tests start
+from a given world (`seed`), run a script (`run`), read what it recorded (`calls`,
+`world`) and make a call fail, hang, lie or be interrupted (`run(..., fault="7:INT")`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from helpers.paths import TESTS
+
+FAKES = TESTS / "fakes"
+STAGING, PRODUCTION = "demo-shop-staging", "demo-shop"
+HEROKU_CLI_DIR = Path(os.environ.get(
+    "HEROKU_CLI_DIR", Path.home() / ".cache" / "copier-heroku" / "heroku-cli"))
+SCRIPTS = ("heroku-setup", "heroku-addons", "heroku-config-pull", "heroku-deploy",
+           "heroku-mirror-db")
+# Commands that only read: a second setup may run these and nothing else.
+READ_ONLY = {"auth:whoami", "apps:info", "addons", "config", "config:get", "pipelines:info",
+             "pg:backups:schedules", "pg:backups:info", "maintenance"}
+# Commands that only read when given no arguments: `ps:scale -a APP` prints the formation.
+READ_ONLY_WITHOUT_ARGS = {"ps:scale"}
+# A database of 50 MB, as seeded apps hold.
+SEED_BYTES = 50 * 1024 * 1024
+
+
+def reads_only(manifest, argv: list[str]) -> bool:
+    command = manifest.resolve(argv[0])
+    return command in READ_ONLY or (command in READ_ONLY_WITHOUT_ARGS
+                                    and not manifest.parse(argv).args)
+
+
+def printed_heroku_lines(output: str) -> list[list[str]]:
+    """The heroku command lines a --dry-run printed, as argv lists (after `heroku`)."""
+    return [shlex.split(line[len("+ heroku "):]) for line in output.splitlines()
+            if line.startswith("+ heroku ")]
+
+
+def launcher(directory: Path) -> Path:
+    """A `heroku` on PATH that starts the stand-in with this interpreter, skipping the
+    pyenv shim and site-packages: a call then costs tens of milliseconds, not a tenth of
+    a second, which the fault tests (thousands of calls) need."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "heroku"
+    if not path.exists():
+        path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "
+                        f"{shlex.quote(str(FAKES / 'heroku'))} \"$@\"\n")
+        path.chmod(0o755)
+    return directory
+
+
+class Heroku:
+    """Runs the app's scripts with the stand-in first on PATH, and reads what it recorded."""
+
+    def __init__(self, app: Path, tmp: Path):
+        self.app = app
+        self.tmp = tmp
+        self.log = tmp / "heroku-calls.jsonl"
+        self.state = tmp / "heroku-state.json"
+        self.counter = tmp / "heroku-counter"
+        bin_dir = launcher(tmp / "standin-bin")
+        self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                    "HEROKU_FAKE_LOG": str(self.log), "HEROKU_FAKE_STATE": str(self.state),
+                    "HEROKU_FAKE_COUNTER": str(self.counter),
+                    "HEROKU_FAKE_MANIFEST_CACHE": str(tmp / "manifest.pickle"),
+                    "HEROKU_CLI_DIR": str(HEROKU_CLI_DIR)}
+        for name in ("HEROKU_FAKE_FAIL", "HEROKU_FAKE_FAULT", "HEROKU_APP",
+                     "HEROKU_CALL_TIMEOUT", "HEROKU_WAIT_TIMEOUT"):
+            self.env.pop(name, None)
+
+    def run(self, script: str, *args: str, fail: str = "", fault: str = "",
+            env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Runs bin/SCRIPT in its own session, as a terminal or CI would start it, so that
+        a signal the stand-in sends reaches the script's whole process group."""
+        run_env = {**self.env, **(env or {})}
+        if fail:
+            run_env["HEROKU_FAKE_FAIL"] = fail
+        if fault:
+            run_env["HEROKU_FAKE_FAULT"] = fault
+        self.counter.unlink(missing_ok=True)
+        process = subprocess.Popen([str(self.app / "bin" / script), *args], cwd=self.app,
+                                   env=run_env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            raise AssertionError(f"bin/{script} {args} still ran after {timeout}s:\n{stderr}")
+        finally:
+            # Nothing the script started may outlive it (a hung call it failed to end).
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def count(self) -> int:
+        """How many heroku calls the last run made."""
+        return int(self.counter.read_text() or 0) if self.counter.exists() else 0
+
+    def forget_calls(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+    def world(self) -> dict[str, Any]:
+        return json.loads(self.state.read_text())
+
+    def save(self, world: dict[str, Any]) -> None:
+        self.state.write_text(json.dumps(world, indent=1))
+
+    def seed(self, apps: dict[str, dict[str, Any]], pipelines: dict | None = None) -> None:
+        """Start from apps that exist already. Each gets a Postgres database attached as
+        DATABASE holding its own rows, unless `addons` lists the services it has instead;
+        `database` overrides fields of that database's data (holds, bytes, ...)."""
+        world: dict[str, Any] = {"apps": {}, "addons": {}, "pipelines": pipelines or {},
+                                 "logged_in": True, "violations": [], "serial": 100}
+        for name, extra in apps.items():
+            extra = dict(extra)
+            services = extra.pop("addons", None)
+            data = extra.pop("database", {})
+            plan = extra.pop("database_plan", "heroku-postgresql:essential-0")
+            world["apps"][name] = {
+                "id": f"id-{name}", "region": "us", "team": None, "config": {},
+                "maintenance": False, "formation": {}, "schedules": [], "backups": [],
+                "runs": [], "promotions": [], **extra}
+            for service in (["heroku-postgresql"] if services is None else services):
+                add_addon(world, name, service, plan if service == "heroku-postgresql"
+                          else None, data)
+        self.save(world)
+
+
+def add_addon(world: dict, app: str, service: str, plan: str | None = None,
+              data: dict | None = None) -> str:
+    """An add-on as the stand-in would have created it, attached under its usual name."""
+    world["serial"] = world.get("serial", 100) + 1
+    short = "postgresql" if service == "heroku-postgresql" else service
+    name = f"{short}-seed-{world['serial']}"
+    plan = plan or f"{service}:default"
+    addon: dict[str, Any] = {"service": service, "plan": plan, "app": app, "attachments": []}
+    config = world["apps"][app]["config"]
+    if service == "heroku-postgresql":
+        addon["data"] = {"holds": app, "sanitized": False, "migrated": True,
+                         "bytes": SEED_BYTES, **(data or {})}
+        attachment = "DATABASE"
+    elif service == "heroku-redis":
+        attachment = "REDIS"
+    else:
+        attachment = service.upper()
+    addon["attachments"].append({"app": app, "name": attachment})
+    if service in ("heroku-postgresql", "heroku-redis"):
+        scheme = "postgres" if service == "heroku-postgresql" else "rediss"
+        config[f"{attachment}_URL"] = (f"{scheme}://user:secret@{name}.fake:5432/"
+                                       f"{name.replace('-', '_')}")
+    for var in {"newrelic": ["NEW_RELIC_LICENSE_KEY"], "papertrail": ["PAPERTRAIL_API_TOKEN"],
+                "judoscale": ["JUDOSCALE_URL"]}.get(service, []):
+        config.setdefault(var, f"{service}-credential-{name}")
+    world["addons"][name] = addon
+    return name
+
+
+# --------------------------------------------------------------------------- reading it
+
+
+def services(world: dict, app: str) -> list[str]:
+    """The add-on services an app has, one entry per add-on."""
+    return sorted(a["service"] for a in world["addons"].values()
+                  if a["app"] == app or any(t["app"] == app for t in a["attachments"]))
+
+
+def serving_database(world: dict, app: str) -> dict | None:
+    """The add-on attached to an app as DATABASE, with its name under `name`."""
+    for name, addon in world["addons"].items():
+        if any(t["app"] == app and t["name"] == "DATABASE" for t in addon["attachments"]):
+            return {"name": name, **addon}
+    return None
+
+
+def attachments(world: dict, app: str) -> list[str]:
+    return sorted(t["name"] for a in world["addons"].values() for t in a["attachments"]
+                  if t["app"] == app)
