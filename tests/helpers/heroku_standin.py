@@ -164,8 +164,8 @@ def add_addon(world: dict, app: str, service: str, plan: str | None = None,
     addon["attachments"].append({"app": app, "name": attachment})
     if service in ("heroku-postgresql", "heroku-redis"):
         scheme = "postgres" if service == "heroku-postgresql" else "rediss"
-        config[f"{attachment}_URL"] = (f"{scheme}://user:secret@{name}.fake:5432/"
-                                       f"{name.replace('-', '_')}")
+        config.setdefault(f"{attachment}_URL", f"{scheme}://user:secret@{name}.fake:5432/"
+                                               f"{name.replace('-', '_')}")
     for var in {"newrelic": ["NEW_RELIC_LICENSE_KEY"], "papertrail": ["PAPERTRAIL_API_TOKEN"],
                 "judoscale": ["JUDOSCALE_URL"]}.get(service, []):
         config.setdefault(var, f"{service}-credential-{name}")
