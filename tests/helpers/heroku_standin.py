@@ -12,8 +12,10 @@ import json
 import os
 import shlex
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +48,86 @@ def printed_heroku_lines(output: str) -> list[list[str]]:
             if line.startswith("+ heroku ")]
 
 
+# The client every `heroku` call runs: bash only (no fork), it hands its words, folder and
+# HEROKU_FAKE_* settings to the server below and prints what it answers.
+CLIENT = r"""#!/bin/bash
+exec 3<>/dev/tcp/127.0.0.1/@PORT@ || exit 99
+printf '%s\0' "$#" "$$" "$PWD" "${HEROKU_FAKE_STATE:-}" "${HEROKU_FAKE_LOG:-}" \
+  "${HEROKU_FAKE_COUNTER:-}" "${HEROKU_FAKE_FAULT:-}" "${HEROKU_FAKE_FAIL:-}" "$@" >&3
+LC_ALL=C
+read -r status after outlen errlen <&3 || exit 98
+out="" err=""
+if ((outlen)); then IFS= read -r -d '' -N "$outlen" out <&3; fi
+if ((errlen)); then IFS= read -r -d '' -N "$errlen" err <&3; fi
+exec 3>&-
+printf '%s' "$out"
+printf '%s' "$err" >&2
+case $after in
+  hang) exec sleep 3600 ;;
+  wait) exec sleep 30 ;;
+esac
+exit "$status"
+"""
+SETTINGS = ("HEROKU_FAKE_STATE", "HEROKU_FAKE_LOG", "HEROKU_FAKE_COUNTER", "HEROKU_FAKE_FAULT",
+            "HEROKU_FAKE_FAIL")
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        tokens: list[bytes] = []
+        buffer = b""
+        while True:
+            while b"\0" in buffer:
+                token, buffer = buffer.split(b"\0", 1)
+                tokens.append(token)
+            if tokens and len(tokens) >= 7 + int(tokens[0]) + 1:
+                break
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            buffer += chunk
+        words = [t.decode() for t in tokens]
+        argc, pid, cwd, settings = int(words[0]), int(words[1]), words[2], words[3:8]
+        env = {k: v for k, v in zip(SETTINGS, settings) if v}
+        with _Server.lock:
+            reply = _Server.world.respond(words[8:8 + argc], env, cwd, pid, _Server.cli)
+        out, err = reply.out.encode(), reply.err.encode()
+        self.wfile.write(f"{reply.status} {reply.after or '-'} {len(out)} {len(err)}\n"
+                         .encode() + out + err)
+
+
+class _Server:
+    """One stand-in server per test process, the manifest loaded once."""
+
+    lock = threading.Lock()
+    port = 0
+    world: Any = None
+    cli: Any = None
+
+    @classmethod
+    def start(cls) -> int:
+        with cls.lock:
+            if not cls.port:
+                sys.path.insert(0, str(FAKES))
+                import heroku_world
+
+                cls.world = heroku_world
+                cls.cli = heroku_world.manifest(str(HEROKU_CLI_DIR))
+                server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
+                server.daemon_threads = True
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                cls.port = server.server_address[1]
+        return cls.port
+
+
 def launcher(directory: Path) -> Path:
-    """A `heroku` on PATH that starts the stand-in with this interpreter, skipping the
-    pyenv shim and site-packages: a call then costs tens of milliseconds, not a tenth of
-    a second, which the fault tests (thousands of calls) need."""
+    """A folder with the `heroku` client in it, for PATH: a call then costs a bash start
+    and a round trip to the server, a few milliseconds, which the fault tests (thousands
+    of calls) need. tests/fakes/heroku is the same stand-in as a program of its own."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "heroku"
     if not path.exists():
-        path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -S "
-                        f"{shlex.quote(str(FAKES / 'heroku'))} \"$@\"\n")
+        path.write_text(CLIENT.replace("@PORT@", str(_Server.start())))
         path.chmod(0o755)
     return directory
 
@@ -72,7 +145,6 @@ class Heroku:
         self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                     "HEROKU_FAKE_LOG": str(self.log), "HEROKU_FAKE_STATE": str(self.state),
                     "HEROKU_FAKE_COUNTER": str(self.counter),
-                    "HEROKU_FAKE_MANIFEST_CACHE": str(tmp / "manifest.pickle"),
                     "HEROKU_CLI_DIR": str(HEROKU_CLI_DIR)}
         for name in ("HEROKU_FAKE_FAIL", "HEROKU_FAKE_FAULT", "HEROKU_APP",
                      "HEROKU_CALL_TIMEOUT", "HEROKU_WAIT_TIMEOUT"):
