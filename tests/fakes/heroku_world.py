@@ -682,11 +682,14 @@ def respond(argv: list[str], env, cwd: str, pid: int, cli: Manifest) -> Reply:
     err: list[str] = []
     try:
         handle(state, parsed, out, err)
+        status = 0
+        check_invariants(state, argv)
+        with open(state_path, "w") as handle_:
+            json.dump(state, handle_, indent=1)
     except Fail as exc:
-        return Reply(1, err=f"{exc}\n")
-    check_invariants(state, argv)
-    with open(state_path, "w") as handle_:
-        json.dump(state, handle_, indent=1)
+        status, out, err = 1, [], [str(exc)]
+    # A fault after the call: it did (or refused) its work at Heroku, then the reply was
+    # lost or garbled, or the script was interrupted.
     if fault in ("INT", "TERM", "HUP"):
         os.killpg(os.getsid(pid), getattr(signal, f"SIG{fault}"))
         return Reply(130, after="wait")
@@ -694,7 +697,7 @@ def respond(argv: list[str], env, cwd: str, pid: int, cli: Manifest) -> Reply:
         return Reply(1, err=" ›   Error: socket hang up\n")
     if fault == "garbage":
         return Reply(0, out=GARBAGE + "\n")
-    return Reply(0, out="".join(line + "\n" for line in out),
+    return Reply(status, out="".join(line + "\n" for line in out),
                  err="".join(line + "\n" for line in err))
 
 

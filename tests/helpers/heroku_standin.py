@@ -142,6 +142,7 @@ class Heroku:
         self.state = tmp / "heroku-state.json"
         self.counter = tmp / "heroku-counter"
         bin_dir = launcher(tmp / "standin-bin")
+        self.command = str(bin_dir / "heroku")
         self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                     "HEROKU_FAKE_LOG": str(self.log), "HEROKU_FAKE_STATE": str(self.state),
                     "HEROKU_FAKE_COUNTER": str(self.counter),
