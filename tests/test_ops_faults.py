@@ -134,7 +134,8 @@ def scenarios(world: dict) -> dict[str, Scenario]:
 
 # Calls at which a hang is tried as well (each costs the 2-second time limit).
 HANGS = {
-    "setup": (r"^apps:info -a demo-shop-staging", r"^addons:create heroku-redis"),
+    "setup": (r"^apps:info --json -a demo-shop-staging", r"^addons:create heroku-redis",
+              r"^<api> PATCH /apps/demo-shop/"),
     "addons": (r"^addons --json", r"^addons:create"),
     "addons-production": (r"^pg:backups:schedule ",),
     "deploy": (r"^config --shell -a demo-shop$",),

@@ -8,11 +8,13 @@ choice none of them uses, so a fork's new choice is covered without editing this
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
 import stat
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,8 @@ import pytest
 
 from conftest import HEROKU_CLI_DIR, generate, git, missing, require_tool
 from helpers.heroku_standin import (PRODUCTION, READ_ONLY, SCRIPTS, STAGING, Heroku,
-                                    printed_heroku_lines, reads_only, serving_database,
-                                    services)
+                                    cli_errors, printed_heroku_lines, reads_only,
+                                    serving_database, services)
 from helpers.questions import answer_combinations, choice_values, copier_questions, render
 from heroku_manifest import load_manifest
 
@@ -193,7 +195,7 @@ def test_setup_against_the_stand_in_then_again_changes_nothing(generated, manife
     second = heroku.run("heroku-setup")
     assert second.returncode == 0, second.stderr
     again = heroku.calls()
-    assert [manifest.error(argv) for argv in logged + again if manifest.error(argv)] == []
+    assert cli_errors(manifest, logged + again) == []
     assert [argv for argv in again if not reads_only(manifest, argv)] == []
     assert "Nothing to change." in second.stdout
     world = heroku.world()
@@ -221,7 +223,7 @@ def test_setup_against_the_stand_in_then_again_changes_nothing(generated, manife
 
 
 def test_setup_dry_run_prints_what_a_careful_person_would_type(heroku):
-    result = heroku.run("heroku-setup", "--dry-run")
+    result = heroku.run("heroku-setup", "--dry-run", env={"HEROKU_HOST": ""})
     assert result.returncode == 0, result.stderr
     steps = [" ".join(argv) for argv in printed_heroku_lines(result.stdout)
              if argv[0] not in READ_ONLY]
@@ -233,10 +235,15 @@ def test_setup_dry_run_prints_what_a_careful_person_would_type(heroku):
     ]
     assert "+ git config heroku.remote staging" in result.stdout
     assert steps[4].startswith("config:set APP_STAGE=staging ")
-    assert steps[4].endswith(f"SECRET_KEY_BASE=<secret> SANITIZE_SALT=<secret> -a {STAGING}")
     assert steps[5].startswith("config:set APP_STAGE=production ")
-    # The sanitize salt is staging's alone: production never runs the task.
-    assert steps[5].endswith(f"SECRET_KEY_BASE=<secret> -a {PRODUCTION}")
+    assert "SECRET" not in steps[4] + steps[5]
+    # Secrets go through the Platform API, never on a command line; the sanitize salt is
+    # staging's alone: production never runs the task.
+    assert [line for line in result.stdout.splitlines() if line.startswith("+ curl")] == [
+        f"+ curl -X PATCH https://api.heroku.com/apps/{STAGING}/config-vars "
+        f"'SECRET_KEY_BASE=<secret>' 'SANITIZE_SALT=<secret>'",
+        f"+ curl -X PATCH https://api.heroku.com/apps/{PRODUCTION}/config-vars "
+        f"'SECRET_KEY_BASE=<secret>'"]
     assert steps[6:8] == [f"pipelines:create demo-shop -a {STAGING} --stage staging",
                           f"pipelines:add demo-shop -a {PRODUCTION} --stage production"]
     assert steps[-1] == f"pg:backups:schedule DATABASE_URL --at 02:00 UTC -a {PRODUCTION}"
@@ -388,6 +395,56 @@ def test_secrets_differ_between_apps_and_never_appear_in_output(heroku):
     for secret in secrets:
         assert secret not in result.stdout + result.stderr
     assert "SECRET_KEY_BASE=<secret>" in result.stdout
+
+
+def test_secrets_never_appear_on_a_command_line(heroku, tmp_path, manifest):
+    """`heroku config:set NAME=value` shows the value to every user of the machine in
+    `ps`: the secrets go through the Platform API, curl reading them from a private file.
+    Every command line of the run is watched in /proc (curl made slow enough to be seen),
+    and every heroku and curl command line is also logged, so none is missed."""
+    real_curl = shutil.which("curl")
+    if not real_curl:
+        missing("`curl` is not installed")
+    wrappers = tmp_path / "wrappers"
+    wrappers.mkdir()
+    curl_log = tmp_path / "curl-argv.jsonl"
+    (wrappers / "curl").write_text(
+        f"#!/usr/bin/env python3\nimport json, os, sys, time\n"
+        f"open({str(curl_log)!r}, 'a').write(json.dumps(sys.argv) + '\\n')\n"
+        f"time.sleep(0.3)\nos.execv({real_curl!r}, [{real_curl!r}, *sys.argv[1:]])\n")
+    (wrappers / "curl").chmod(0o755)
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for proc in Path("/proc").iterdir():
+                try:
+                    seen.add((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                except (OSError, UnicodeDecodeError):
+                    pass
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = heroku.run("heroku-setup", env={
+            "PATH": f"{wrappers}{os.pathsep}{heroku.env['PATH']}"})
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.returncode == 0, result.stderr
+    config = {name: heroku.world()["apps"][name]["config"] for name in (STAGING, PRODUCTION)}
+    secrets = [config[STAGING]["SECRET_KEY_BASE"], config[STAGING]["SANITIZE_SALT"],
+               config[PRODUCTION]["SECRET_KEY_BASE"]]
+    curl_lines = [" ".join(json.loads(line)) for line in curl_log.read_text().splitlines()]
+    # The watcher saw the two API requests being made, and no secret anywhere.
+    assert len([line for line in seen if "config-vars" in line]) >= 2
+    assert len(curl_lines) == 2
+    heroku_lines = [" ".join(argv) for argv in heroku.calls()]
+    for secret in secrets:
+        assert not [line for line in [*seen, *curl_lines, *heroku_lines] if secret in line]
+    assert ["<api>", "PATCH", f"/apps/{STAGING}/config-vars", "SANITIZE_SALT",
+            "SECRET_KEY_BASE"] in heroku.calls()
 
 
 @pytest.mark.parametrize("args", [

@@ -221,7 +221,10 @@ def pretty(value) -> str:
 
 def handle(state: dict, parsed, out: list[str], err: list[str]) -> None:
     cmd = parsed.command
-    if cmd == "auth:whoami":
+    if cmd == "auth:token":
+        if not state["logged_in"]:
+            raise Fail(" ›   Error: not logged in")
+    elif cmd == "auth:whoami":
         if not state["logged_in"]:
             raise Fail(" ›   Error: not logged in")
         out.append("dev@example.invalid")
@@ -680,6 +683,10 @@ def respond(argv: list[str], env, cwd: str, pid: int, cli: Manifest) -> Reply:
     state = load_state(state_path)
     out: list[str] = []
     err: list[str] = []
+    if parsed.command == "auth:token":
+        # The token names the world, the run's settings and the session a signal goes
+        # to, so that the Platform API stand-in (api_respond) acts as this run's calls do.
+        out.append(make_token({**env, "sid": os.getsid(pid)}))
     try:
         handle(state, parsed, out, err)
         status = 0
@@ -699,6 +706,68 @@ def respond(argv: list[str], env, cwd: str, pid: int, cli: Manifest) -> Reply:
         return Reply(0, out=GARBAGE + "\n")
     return Reply(status, out="".join(line + "\n" for line in out),
                  err="".join(line + "\n" for line in err))
+
+
+def make_token(settings: dict) -> str:
+    import base64
+
+    return "fake." + base64.urlsafe_b64encode(json.dumps(settings).encode()).decode().rstrip("=")
+
+
+def read_token(header: str) -> dict | None:
+    import base64
+
+    token = header.removeprefix("Bearer ").strip()
+    if not token.startswith("fake."):
+        return None
+    try:
+        return json.loads(base64.urlsafe_b64decode(token[5:] + "=" * (-len(token[5:]) % 4)))
+    except ValueError:
+        return None
+
+
+def api_respond(method: str, path: str, headers: dict, body: bytes) -> tuple[int, str, str]:
+    """One request to the Platform API stand-in: (HTTP status, body, after), after being
+    "" or, for the faults, "hang" (answer nothing) or "drop" (close without an answer).
+    Only PATCH /apps/APP/config-vars is served, as bin/heroku-setup sends it for secrets.
+    It counts, logs (as ["<api>", METHOD, PATH, names...]) and takes faults as a call."""
+    settings = read_token(headers.get("Authorization", ""))
+    if settings is None:
+        return 401, '{"id":"unauthorized","message":"Invalid credentials provided."}', ""
+    match = re.fullmatch(r"/apps/([a-z0-9-]+)/config-vars", path)
+    try:
+        values = json.loads(body or b"{}")
+    except ValueError:
+        return 400, '{"id":"bad_request","message":"Invalid JSON."}', ""
+    argv = ["<api>", method, path, *sorted(values)]
+    number = call_number(settings)
+    if settings.get("HEROKU_FAKE_LOG"):
+        with open(settings["HEROKU_FAKE_LOG"], "a") as handle_:
+            handle_.write(json.dumps(argv) + "\n")
+    fault = fault_for(settings, number, argv, "<api>")
+    if fault == "fail":
+        return 503, '{"id":"unavailable","message":"stand-in: failed as the test asked"}', ""
+    if fault == "hang":
+        return 0, "", "hang"
+    if method != "PATCH" or not match:
+        return 404, '{"id":"not_found","message":"Not found."}', ""
+    state = load_state(settings["HEROKU_FAKE_STATE"])
+    app = state["apps"].get(match[1])
+    if app is None:
+        return 404, '{"id":"not_found","message":"Couldn\'t find that app."}', ""
+    if not all(isinstance(v, str) for v in values.values()):
+        return 422, '{"id":"invalid_params","message":"Values must be strings."}', ""
+    app["config"].update(values)
+    check_invariants(state, argv)
+    with open(settings["HEROKU_FAKE_STATE"], "w") as handle_:
+        json.dump(state, handle_, indent=1)
+    if fault in ("INT", "TERM", "HUP"):
+        os.killpg(settings["sid"], getattr(signal, f"SIG{fault}"))
+    if fault == "lost":
+        return 0, "", "drop"
+    if fault == "garbage":
+        return 200, GARBAGE, ""
+    return 200, json.dumps(app["config"]), ""
 
 
 def main(argv: list[str]) -> int:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from helpers.heroku_standin import PRODUCTION, Heroku, reads_only
+from helpers.heroku_standin import PRODUCTION, Heroku, cli_errors, reads_only
 
 SIGNALS = ("INT", "TERM", "HUP")
 SECRET = re.compile(r"[0-9a-f]{128}")
@@ -249,7 +249,7 @@ def explore(scenario: Scenario, app: Path, tmp: Path, manifest, *, kinds=None,
         replaced = {k for k, v in secrets_before.items() if secrets(world).get(k) != v}
         if replaced:
             problems.append(f"{where}: replaced or removed secrets {sorted(replaced)}")
-        bad = [a for a in box.heroku.calls() if manifest.error(a)]
+        bad = cli_errors(manifest, box.heroku.calls())
         if bad:
             problems.append(f"{where}: lines the real CLI rejects: {bad}")
         if status == 0 and not reached:

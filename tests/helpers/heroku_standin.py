@@ -8,6 +8,7 @@ from a given world (`seed`), run a script (`run`), read what it recorded (`calls
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shlex
@@ -28,7 +29,7 @@ HEROKU_CLI_DIR = Path(os.environ.get(
 SCRIPTS = ("heroku-setup", "heroku-addons", "heroku-config-pull", "heroku-deploy",
            "heroku-mirror-db")
 # Commands that only read: a second setup may run these and nothing else.
-READ_ONLY = {"auth:whoami", "apps:info", "addons", "config", "config:get", "pipelines:info",
+READ_ONLY = {"auth:whoami", "auth:token", "apps:info", "addons", "config", "config:get", "pipelines:info",
              "pg:backups:schedules", "pg:backups:info", "maintenance"}
 # Commands that only read when given no arguments: `ps:scale -a APP` prints the formation.
 READ_ONLY_WITHOUT_ARGS = {"ps:scale"}
@@ -37,9 +38,18 @@ SEED_BYTES = 50 * 1024 * 1024
 
 
 def reads_only(manifest, argv: list[str]) -> bool:
+    if argv[0] == "<api>":  # a Platform API request: ["<api>", METHOD, PATH, names...]
+        return argv[1] == "GET"
     command = manifest.resolve(argv[0])
     return command in READ_ONLY or (command in READ_ONLY_WITHOUT_ARGS
                                     and not manifest.parse(argv).args)
+
+
+def cli_errors(manifest, calls: list[list[str]]) -> list[str]:
+    """Why each logged heroku line would be refused by the real CLI (API requests, which
+    are no CLI lines, left out)."""
+    return [f"heroku {shlex.join(argv)}: {manifest.error(argv)}" for argv in calls
+            if argv[0] != "<api>" and manifest.error(argv)]
 
 
 def printed_heroku_lines(output: str) -> list[list[str]]:
@@ -96,11 +106,40 @@ class _Handler(socketserver.StreamRequestHandler):
                          .encode() + out + err)
 
 
+class _Api(http.server.BaseHTTPRequestHandler):
+    """The Platform API stand-in, for the requests the scripts send with curl."""
+
+    def do_PATCH(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with _Server.lock:
+            status, text, after = _Server.world.api_respond(
+                "PATCH", self.path, dict(self.headers), body)
+        if after == "hang":
+            import time
+
+            time.sleep(30)
+            return
+        if after == "drop":
+            self.close_connection = True
+            return
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 class _Server:
-    """One stand-in server per test process, the manifest loaded once."""
+    """One stand-in server per test process, the manifest loaded once; and the Platform
+    API stand-in next to it."""
 
     lock = threading.Lock()
     port = 0
+    api = ""
     world: Any = None
     cli: Any = None
 
@@ -116,6 +155,10 @@ class _Server:
                 server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
                 server.daemon_threads = True
                 threading.Thread(target=server.serve_forever, daemon=True).start()
+                api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+                api.daemon_threads = True
+                threading.Thread(target=api.serve_forever, daemon=True).start()
+                cls.api = f"http://127.0.0.1:{api.server_address[1]}"
                 cls.port = server.server_address[1]
         return cls.port
 
@@ -126,9 +169,8 @@ def launcher(directory: Path) -> Path:
     of calls) need. tests/fakes/heroku is the same stand-in as a program of its own."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "heroku"
-    if not path.exists():
-        path.write_text(CLIENT.replace("@PORT@", str(_Server.start())))
-        path.chmod(0o755)
+    path.write_text(CLIENT.replace("@PORT@", str(_Server.start())))
+    path.chmod(0o755)
     return directory
 
 
@@ -146,6 +188,7 @@ class Heroku:
         self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                     "HEROKU_FAKE_LOG": str(self.log), "HEROKU_FAKE_STATE": str(self.state),
                     "HEROKU_FAKE_COUNTER": str(self.counter),
+                    "HEROKU_HOST": _Server.api,
                     "HEROKU_CLI_DIR": str(HEROKU_CLI_DIR)}
         for name in ("HEROKU_FAKE_FAIL", "HEROKU_FAKE_FAULT", "HEROKU_APP",
                      "HEROKU_CALL_TIMEOUT", "HEROKU_WAIT_TIMEOUT"):
