@@ -1,5 +1,5 @@
 """The ops scripts stay safe when things go wrong: every call N of a clean run of
-bin/heroku-setup, -addons, -deploy and -mirror-db (both its paths) fails, returns garbage,
+bin/heroku-setup, -addons, -deploy, -config-pull and -mirror-db (both its paths) fails, returns garbage,
 loses its reply, hangs, or brings a SIGINT, SIGTERM or SIGHUP, for a Rails app and a
 Django app with a worker; after each, and after a plain re-run, the properties of
 helpers/faults.explore hold: production is never written (setup and addons --confirm may
@@ -109,6 +109,17 @@ def git_side(app: Path, sandbox: Path) -> dict[str, str]:
                                       "heroku.remote")}
 
 
+def fresh_env(app: Path, sandbox: Path) -> None:
+    """A developer's own .env, which bin/heroku-config-pull --force replaces."""
+    for old in app.glob(".env*"):
+        old.unlink()
+    (app / ".env").write_text("MINE=1\n")
+
+
+def pulled_env(app: Path, sandbox: Path) -> list[str]:
+    return sorted((app / ".env").read_text().splitlines()[1:])
+
+
 def scenarios(world: dict) -> dict[str, Scenario]:
     bare = without_addons(world)
     return {
@@ -124,6 +135,8 @@ def scenarios(world: dict) -> dict[str, Scenario]:
         "deploy-production": Scenario("deploy-production", "heroku-deploy",
                                       ("production", "--confirm", PRODUCTION),
                                       world_copy(world), reset=remotes),
+        "config-pull": Scenario("config-pull", "heroku-config-pull", ("--force",),
+                                world_copy(world), reset=fresh_env, outside=pulled_env),
         "mirror-db": Scenario("mirror-db", "heroku-mirror-db", ("--confirm", STAGING),
                               world_copy(world)),
         "mirror-db-in-place": Scenario("mirror-db-in-place", "heroku-mirror-db",
@@ -140,6 +153,7 @@ HANGS = {
     "addons-production": (r"^pg:backups:schedule ",),
     "deploy": (r"^config --shell -a demo-shop$",),
     "deploy-production": (r"^pipelines:promote",),
+    "config-pull": (r"^addons --json",),
     "mirror-db": (r"^pg:backups:restore", r"^pg:promote"),
     "mirror-db-in-place": (r"^maintenance:on", r"^run"),
 }
