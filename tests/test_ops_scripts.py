@@ -741,8 +741,8 @@ def test_mirror_db_refuses_a_backup_too_large_for_logical_backups(heroku, manife
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "bin/heroku-mirror-db: production's database is 25.00GB, over the 20 GB Heroku's "
-        "logical backups handle (https://devcenter.heroku.com/articles/pgbackups), so "
-        "nothing on staging was changed; copy a smaller extract instead.")
+        "logical backups handle (https://devcenter.heroku.com/articles/pgbackups), so it "
+        "stopped: nothing on staging was changed; copy a smaller extract instead.")
     assert [argv[0] for argv in writes(manifest, heroku.calls())] == ["pg:backups:capture"]
 
 
