@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import HEROKU_CLI_DIR, generate, git, missing
 from helpers.faults import Scenario, explore, world_copy
 from helpers.heroku_standin import PRODUCTION, STAGING, Heroku, add_addon
@@ -98,7 +97,7 @@ def remotes(app: Path, sandbox: Path) -> None:
 def pushed(app: Path, sandbox: Path) -> str:
     result = subprocess.run(["git", "--git-dir", str(sandbox / "heroku-git" / f"{STAGING}.git"),
                              "rev-parse", "--verify", "-q", "main"], capture_output=True,
-                            text=True)
+                            text=True, check=False)
     return result.stdout.strip()
 
 
@@ -186,16 +185,15 @@ def test_the_stand_in_records_staging_serving_unsanitized_rows(apps, worlds, tmp
     world = world_copy(worlds["rails-sidekiq"])
     heroku = Heroku(apps["rails-sidekiq"], tmp_path)
     heroku.save(world)
-    for line in (f"pg:backups:capture -a {PRODUCTION}",
-                 f"pg:backups:restore {PRODUCTION}:: DATABASE_URL -a {STAGING} "
-                 f"--confirm {STAGING}"):
+    restore = f"pg:backups:restore {PRODUCTION}:: DATABASE_URL -a {STAGING} --confirm {STAGING}"
+    for line in (f"pg:backups:capture -a {PRODUCTION}", restore):
         subprocess.run([heroku.command, *line.split()], env=heroku.env, check=True,
                        capture_output=True)
+    database = next(n for n, a in world["addons"].items()
+                    if a["app"] == STAGING and a["service"] == "heroku-postgresql")
     assert heroku.world()["violations"] == [
-        f"{STAGING} serves {PRODUCTION}'s unsanitized rows from "
-        f"{[n for n, a in world['addons'].items() if a['app'] == STAGING and a['service'] == 'heroku-postgresql'][0]} "
-        f"after `heroku pg:backups:restore {PRODUCTION}:: DATABASE_URL -a {STAGING} "
-        f"--confirm {STAGING}`"]
+        f"{STAGING} serves {PRODUCTION}'s unsanitized rows from {database} after "
+        + f"`heroku {restore}`"]
 
 
 def test_a_second_database_on_staging_is_never_served_before_it_is_sanitized(

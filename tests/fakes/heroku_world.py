@@ -49,7 +49,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from heroku_manifest import Manifest, ManifestError  # noqa: E402
+from heroku_manifest import Manifest, ManifestError
 
 # Config vars each add-on service sets besides its attachment's <NAME>_URL.
 SERVICE_VARS = {
@@ -593,7 +593,7 @@ def git_config(key: str) -> str:
     import subprocess
 
     result = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
-                            cwd=CWD)
+                            cwd=CWD, check=False)
     return result.stdout.strip()
 
 

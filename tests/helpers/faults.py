@@ -28,9 +28,10 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from helpers.heroku_standin import PRODUCTION, Heroku, cli_errors, reads_only
 

@@ -109,7 +109,7 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Api(http.server.BaseHTTPRequestHandler):
     """The Platform API stand-in, for the requests the scripts send with curl."""
 
-    def do_PATCH(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_PATCH(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with _Server.lock:
             status, text, after = _Server.world.api_respond(
