@@ -49,7 +49,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from heroku_manifest import Manifest, ManifestError
+try:  # where main's reorganization of tests/ puts it
+    from helpers.heroku_manifest import Manifest, ManifestError
+except ImportError:
+    from heroku_manifest import Manifest, ManifestError
 
 # Config vars each add-on service sets besides its attachment's <NAME>_URL.
 SERVICE_VARS = {
