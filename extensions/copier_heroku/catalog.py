@@ -47,6 +47,15 @@ ADDONS: dict[str, Addon] = {
         docs="https://devcenter.heroku.com/articles/heroku-postgresql",
         database=True,
         wait=True,
+        # https://devcenter.heroku.com/articles/heroku-postgres-plans: mini and basic (and
+        # the hobby plans before them) were retired for the Essential tier.
+        legacy_plans=("mini", "basic", "hobby-dev", "hobby-basic"),
+        # https://devcenter.heroku.com/articles/upgrading-heroku-postgres-databases:
+        # "PGBackups don't work with Shield databases".
+        no_backup_plans=("shield-",),
+        # https://devcenter.heroku.com/articles/pgbackups: "Use PGBackups only for
+        # moderately loaded databases up to 20 GB."
+        backup_limit_gb=20,
         files=("bin/heroku-mirror-db",),
     ),
     "newrelic": Addon(

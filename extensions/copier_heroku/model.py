@@ -38,6 +38,10 @@ class ConfigVar:
     # Stages on which a fresh random value is generated once per app, never shown and
     # never replaced (bin/heroku-setup; app.json's "generator": "secret" for review).
     generated_on: tuple[str, ...] = ()
+    # Older names an app may hold the same secret under (Rails' SECRET_TOKEN): when an app
+    # has one of them and not this name, bin/heroku-setup generates this secret only with
+    # --confirm <app>, since a new value would rotate the app's secret.
+    legacy_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ class Addon:
     database: bool = False
     # `addons:create --wait`: later steps (the backup schedule) need it provisioned.
     wait: bool = False
+    # For the database: plans Heroku no longer provisions, so bin/heroku-mirror-db cannot
+    # make a second database on them and restores in place instead (maintenance mode).
+    legacy_plans: tuple[str, ...] = ()
+    # Plan name prefixes PGBackups does not serve: the mirror refuses them.
+    no_backup_plans: tuple[str, ...] = ()
+    # The largest database, in GB, that Heroku's logical backups handle.
+    backup_limit_gb: int = 0
     # Files of the layer this add-on brings ({module}: the Python package).
     files: tuple[str, ...] = ()
     # What DEPLOY.md says about it when it holds the worker's queue.

@@ -72,6 +72,18 @@ class Plan:
     def has_postgres(self) -> bool:
         return any(a.database for a in self.addons)
 
+    @property
+    def database_addon(self) -> Addon | None:
+        """The add-on that holds the app's database (the mirror's plans and limits)."""
+        return next((a for a in self.addons if a.database), None)
+
+    @property
+    def legacy_secret_names(self) -> dict[str, tuple[str, ...]]:
+        """Per secret bin/heroku-setup generates, the older names an app may hold it
+        under already (generating it then would rotate the app's secret)."""
+        return {v.name: v.legacy_names for v in self.config_vars
+                if v.generated_on and v.legacy_names}
+
     def uses(self, key: str) -> bool:
         """Whether the stack, web server, worker, autoscaler or an add-on (also one that
         another answer brings) is the catalog entry `key`."""

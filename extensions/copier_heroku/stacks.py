@@ -26,6 +26,7 @@ RAILS_CONFIG_VARS = (
         source="bin/heroku-setup (random, one per app)",
         secret=True,
         generated_on=("production", "staging", "review"),
+        legacy_names=("SECRET_TOKEN",),
     ),
     ConfigVar(
         "APP_STAGE",
@@ -68,6 +69,7 @@ PYTHON_CONFIG_VARS = (
         source="bin/heroku-setup (random, one per app)",
         secret=True,
         generated_on=("production", "staging", "review"),
+        legacy_names=("DJANGO_SECRET_KEY",),
     ),
     ConfigVar(
         "APP_STAGE",

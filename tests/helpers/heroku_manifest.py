@@ -14,10 +14,14 @@ be on the line when the manifest marks it required.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: nothing more is imported at run time
+    from typing import Any, Sequence
+
+# Kept light (no dataclasses, typing or pathlib at import): the heroku stand-in imports
+# this module on each of the thousands of calls the fault tests make.
 
 _MANIFEST_GLOBS = (
     "node_modules/*/oclif.manifest.json",
@@ -31,11 +35,11 @@ class ManifestError(ValueError):
     """A command line the real CLI would reject; the message says why."""
 
 
-@dataclass
 class Parsed:
-    command: str
-    flags: dict[str, list[str | bool]] = field(default_factory=dict)
-    args: list[str] = field(default_factory=list)
+    def __init__(self, command: str):
+        self.command = command
+        self.flags: dict[str, list[str | bool]] = {}
+        self.args: list[str] = []
 
     def flag(self, name: str, default: Any = None) -> Any:
         values = self.flags.get(name)
@@ -53,7 +57,9 @@ class Manifest:
                 self.ids.setdefault(alias, command_id)
 
     @classmethod
-    def load(cls, cli_dir: Path) -> "Manifest":
+    def load(cls, cli_dir) -> "Manifest":
+        from pathlib import Path
+
         # Plugins are packages of their own, hoisted to node_modules or nested under heroku.
         root = Path(cli_dir)
         paths = sorted({p for pattern in _MANIFEST_GLOBS for p in root.glob(pattern)})
@@ -182,4 +188,4 @@ class Manifest:
 
 @lru_cache(maxsize=4)
 def load_manifest(cli_dir: str) -> Manifest:
-    return Manifest.load(Path(cli_dir))
+    return Manifest.load(cli_dir)
