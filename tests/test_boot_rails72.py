@@ -197,3 +197,29 @@ def test_db_sanitize_scrubs_staging_and_refuses_production(work, app, customer):
     assert done.returncode == 0, done.stdout + done.stderr
     assert read_user(database_url, user_id) == (f"user{user_id}@example.invalid",
                                                 f"User {user_id}")
+
+
+def test_sidekiq_7_runs_the_smoke_job_from_heroku_redis_over_tls(tmp_path_factory):
+    from helpers.redis import heroku_style_redis, run_worker_until_smoke
+
+    work = tmp_path_factory.mktemp("rails72-sidekiq")
+    trixie.trixie_root()
+    with heroku_style_redis() as (redis_url, redis_cli):
+        app = trixie.rails_new(work)
+        # `rails new --minimal` leaves Active Job out; an app with jobs has it.
+        application = app / "config" / "application.rb"
+        application.write_text(application.read_text().replace(
+            '# require "active_job/railtie"', 'require "active_job/railtie"'))
+        app = trixie.build_rails72_app(work, {"worker": "sidekiq", "worker_min": "1",
+                                              "addons": ["heroku-redis"]},
+                                       solid_databases=False, made=app)
+        env = boot_env(work / "home", REDIS_URL=redis_url, PORT="5000")
+
+        log = run_worker_until_smoke(
+            app, in_chroot(work, app, ["foreman", "start", "-f", "Procfile.dev", "worker"],
+                           env),
+            in_chroot(work, app, ["bin/rails", "runner", "SmokeJob.perform_later"], env),
+            env, redis_cli, timeout=120)
+
+    assert "SmokeJob ran at" in log
+    assert "Sidekiq 7." in log or "sidekiq 7." in log.lower(), log[-3000:]

@@ -22,7 +22,7 @@ TRIXIE_ROOT = Path(os.environ.get("TRIXIE_ROOT",
                                   Path.home() / ".cache" / "copier-heroku" / "trixie"))
 # What the chroot holds besides the base system; .ci/run installs the same list.
 PACKAGES = ("ruby-rails", "puma", "ruby-pg", "ruby-foreman", "rake", "bundler",
-            "ruby-sidekiq")
+            "ruby-sidekiq", "ruby-redis")
 # Where the work folder (the app and its HOME) appears inside the chroot.
 MOUNT = "/srv"
 PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -109,13 +109,14 @@ production:
 
 
 def build_rails72_app(work: Path, answers: dict | None = None, *,
-                      solid_databases: bool = True) -> Path:
-    """`rails new` 7.2 in the chroot, the layer copied on from this machine, `bundle
-    install --local` in the chroot, and the developer's route and migration."""
+                      solid_databases: bool = True, made: Path | None = None) -> Path:
+    """`rails new` 7.2 in the chroot (or the app `made` by it already), the layer copied
+    on from this machine, `bundle install --local` in the chroot, and the developer's
+    route and migration."""
     from helpers.boot_apps import add_app_code
     from helpers.template import generate
 
-    app = rails_new(work)
+    app = made or rails_new(work)
     if solid_databases:
         database_yml = app / "config" / "database.yml"
         text = database_yml.read_text()
