@@ -96,6 +96,18 @@ def test_watcher_lines_survive_next_to_the_layers_processes(layered):
         assert f"{owned_lines.REPLACED}web: " in text
 
 
+def test_the_bare_lines_of_an_older_release_move_into_the_block():
+    """Before the block, the layer wrote Procfile.dev whole: its own lines go into the
+    block, a line the app changed is commented out, the app's others stay."""
+    lines = ("web: bin/rails server -p $PORT", "worker: bundle exec good_job start")
+    old = "web: bin/rails server -p $PORT\nworker: bundle exec sidekiq\njs: yarn build --watch\n"
+    fixed = owned_lines.with_procfile_block(old, lines)
+    assert owned_lines.processes(fixed) == {"js": "yarn build --watch",
+                                            **dict(line.split(": ", 1) for line in lines)}
+    assert fixed.startswith(f"{owned_lines.REPLACED}worker: bundle exec sidekiq\n")
+    assert owned_lines.with_procfile_block(fixed, lines) == fixed
+
+
 def test_a_second_copy_changes_nothing_in_the_apps_files(layered, tmp_path):
     app, _ = layered
     files = ("Procfile.dev", "config/puma.rb", "config/database.yml", ".gitignore", "Gemfile")
@@ -266,3 +278,30 @@ def test_env_example_stays_tracked_under_rails_8_ignores(layered):
         result = git(app, "check-ignore", "-q", "--no-index", path, check=False)
         assert (result.returncode == 0) is ignored, path
     assert "/.env*" in (app / ".gitignore").read_text(), "Rails's own lines stay"
+
+
+# --------------------------------------------------------------------------- update
+
+
+def test_an_update_after_a_new_watcher_keeps_it_and_the_block_once(template_repo, tmp_path):
+    """tailwindcss-rails installed after the copy appends `css:` below the block; the next
+    `copier update` keeps it, above the block, and the block stays single and last."""
+    from copier import run_update
+
+    app = rails8_app(tmp_path / "demo")
+    generate(app, {"project_name": "demo"}, overwrite=True, src=template_repo,
+             vcs_ref="v1.0.0")
+    git(app, "init", "-q")
+    git(app, "add", "-A")
+    git(app, "commit", "-qm", "deploy layer")
+    procfile_dev = app / "Procfile.dev"
+    procfile_dev.write_text(procfile_dev.read_text() + "css: bin/rails tailwindcss:watch\n")
+    git(app, "commit", "-qam", "tailwindcss-rails")
+
+    run_update(str(app), defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    text = procfile_dev.read_text()
+    assert text.count(owned_lines.BEGIN) == 1
+    assert text.endswith(build_plan(recorded(app)).block("Procfile.dev"))
+    assert owned_lines.processes(text)["css"] == "bin/rails tailwindcss:watch"
+    assert (app / "config" / "database.yml").read_text().count("copier-heroku") == 4

@@ -113,8 +113,10 @@ def test_prompt_offers_only_the_workers_of_the_chosen_stack():
 
 
 def procfile(app: Path, name: str = "Procfile") -> dict[str, str]:
+    """Process name -> command, as foreman and honcho read it (comments skipped)."""
     lines = (app / name).read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+    return dict(line.split(": ", 1) for line in lines
+                if line.strip() and not line.startswith("#"))
 
 
 @pytest.mark.parametrize("combo", COMBOS)
