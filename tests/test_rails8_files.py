@@ -60,6 +60,17 @@ def test_the_rails_version_is_read_from_gemfile_lock(layered):
     assert "RAILS_SERVE_STATIC_FILES" not in json.loads((app / "app.json").read_text())["env"]
 
 
+@pytest.mark.parametrize("locked,version", [("7.2.2.2", "7.2"), ("8.0.0.rc1", "8.0"),
+                                             ("6.1.7.10", "6.1"), ("9.0.0", "8.1"),
+                                             ("6.0.6", "")])
+def test_gemfile_lock_gives_the_release_line(locked, version):
+    from copier_heroku import answers
+    from copier_heroku.stacks import STACKS
+
+    lock = f"GEM\n  specs:\n    railties ({locked})\n      actionpack (= {locked})\n"
+    assert answers.detect_version(STACKS["rails"], lock) == version
+
+
 def test_an_answer_that_contradicts_gemfile_lock_is_refused(tmp_path):
     app = rails8_app(tmp_path / "demo")
     with pytest.raises(ValueError) as refused:
