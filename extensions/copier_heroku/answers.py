@@ -209,7 +209,7 @@ def version_error(answer: Any, detected: Any, label: str = "Rails") -> str:
     release than the one that runs: refused, with the answer that fits."""
     if detected and str(answer) != str(detected):
         return (f"Gemfile.lock locks {label} {detected}, so the version must be {detected}, "
-                f"not {answer!r} (after upgrading: copier update --trust --data "
+                f"not {answer!r} (copier update --trust --data "
                 f"{label.lower()}_version={detected}).")
     return ""
 
