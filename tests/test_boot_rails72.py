@@ -78,6 +78,11 @@ def release(work, app, env) -> subprocess.CompletedProcess:
     return trixie.run(work, app, ["sh", "-c", procfile(app)["release"]], env)
 
 
+def test_ci_builds_the_chroot_these_tests_expect():
+    run = (TESTS.parent / ".ci" / "run").read_text()
+    assert f"trixie_packages={','.join(trixie.PACKAGES)}\n" in run
+
+
 def test_rails_new_of_debian_13_is_rails_7_2(work, app):
     done = trixie.run(work, app, ["bin/rails", "runner", "puts Rails.version"],
                       boot_env(work / "home"))

@@ -35,9 +35,12 @@ def trixie_root() -> Path:
     if os.geteuid() != 0:
         missing("the Debian 13 chroot needs root (chroot, mount namespaces)")
     require_tool("unshare")
-    if not (TRIXIE_ROOT / "usr" / "bin" / "rails").exists():
-        missing(f"no Debian 13 chroot with Rails 7.2 at {TRIXIE_ROOT} (.ci/run builds it: "
-                f"debootstrap --variant=minbase --include={','.join(PACKAGES)} trixie DIR)")
+    stamp = TRIXIE_ROOT / ".copier-heroku-packages"
+    if not (TRIXIE_ROOT / "usr" / "bin" / "rails").exists() or not stamp.is_file() \
+            or stamp.read_text().strip() != ",".join(PACKAGES):
+        missing(f"no Debian 13 chroot with {', '.join(PACKAGES)} at {TRIXIE_ROOT} (.ci/run "
+                f"builds it: debootstrap --variant=minbase --include={','.join(PACKAGES)} "
+                f"trixie DIR, then writes that list to DIR/.copier-heroku-packages)")
     return TRIXIE_ROOT
 
 
