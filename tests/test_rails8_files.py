@@ -119,7 +119,7 @@ def test_the_bare_lines_of_an_older_release_move_into_the_block():
     assert owned_lines.with_procfile_block(fixed, lines) == fixed
 
 
-def test_a_second_copy_changes_nothing_in_the_apps_files(layered, tmp_path):
+def test_a_second_copy_changes_nothing_in_the_apps_files(layered):
     app, _ = layered
     files = ("Procfile.dev", "config/puma.rb", "config/database.yml", ".gitignore", "Gemfile")
     before = {name: (app / name).read_text() for name in files}
