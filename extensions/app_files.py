@@ -1,14 +1,20 @@
 """Copier task, after every copy and update: the layer's lines in files the app owns.
 
-    app_files.py STACK
+    app_files.py ANSWERS_FILE
 
-- The dependency include, once: `eval_gemfile "Gemfile.deploy"` in the Gemfile, `-r
+Reads the answers Copier just wrote, plans them as the templates did, and keeps, in the
+app's own files (owned_lines.py):
+
+- the dependency include, once: `eval_gemfile "Gemfile.deploy"` in the Gemfile, `-r
   requirements-deploy.txt` in requirements.txt (left alone when present, even commented
-  out; when the file is missing, says which line to add).
-- The marked block of .gitignore that keeps `.env` and the stack's key files out of git:
-  present, current and last, whatever a merge or a person did to the rest of the file.
+  out; when the file is missing, says which line to add);
+- the marked block at the end of .gitignore (`.env` and the key files stay out of git), of
+  Procfile.dev (the layer's processes; the app's watchers stay) and, with Puma on Rails, of
+  config/puma.rb (Heroku's Puma settings): present, current and last;
+- with Heroku Postgres on Rails, a `url:` reading DATABASE_URL in each production database
+  of config/database.yml that has none (Rails 8's cache, queue and cable databases).
 
-Touches nothing else. What the lines are is the stack's entry in the catalog.
+Touches nothing else.
 """
 
 from __future__ import annotations
@@ -18,32 +24,60 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from copier_heroku import owned_lines  # noqa: E402
-from copier_heroku.stacks import STACKS, Stack  # noqa: E402
+from copier_heroku import build_plan, owned_lines  # noqa: E402
+from copier_heroku.plan import Plan  # noqa: E402
+
+SAID = {
+    ".gitignore": ".gitignore: the copier-heroku block is back in place, last "
+                  "(.env stays out of git)",
+    "Procfile.dev": "Procfile.dev: the copier-heroku block holds the layer's processes; "
+                    "your other lines stay",
+}
 
 
-def ensure(folder: Path, stack: Stack) -> list[str]:
+def read_texts(folder: Path, plan: Plan) -> dict[str, str | None]:
+    """The current text of every app file the plan keeps lines in; None when missing."""
+    paths = [*plan.owned_blocks, plan.stack.dependency.app_file]
+    if plan.database_config:
+        paths.append(plan.database_config)
+    return {path: (folder / path).read_text(encoding="utf-8")
+            if (folder / path).is_file() else None for path in paths}
+
+
+def pending(folder: Path, plan: Plan) -> dict[str, str]:
+    """path -> the new text, for each app file that is not in line with the plan."""
+    return owned_lines.changes(read_texts(folder, plan), blocks=plan.owned_blocks,
+                               include=plan.stack.dependency,
+                               database_config=plan.database_config)
+
+
+def ensure(folder: Path, plan: Plan) -> list[str]:
     """Bring the app's own files in line; return what happened, in words for the user."""
     said = []
-    include = stack.dependency
-    app_file = folder / include.app_file
-    if not app_file.exists():
+    include = plan.stack.dependency
+    if not (folder / include.app_file).exists():
         said.append(f"No {include.app_file} here: add this line to the app's "
                     f"{include.app_file}: {include.line}")
-    else:
-        text = app_file.read_text(encoding="utf-8")
-        if not owned_lines.has_include(text, include):
-            app_file.write_text(owned_lines.with_include(text, include), encoding="utf-8")
+    for path, text in pending(folder, plan).items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        if path == include.app_file:
             said.append(f"Added to {include.app_file}: {include.line}")
-    gitignore = folder / ".gitignore"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.exists() else ""
-    if owned_lines.needs_block(text, stack.ignored):
-        gitignore.write_text(owned_lines.with_block(text, stack.ignored), encoding="utf-8")
-        said.append(".gitignore: the copier-heroku block is back in place, last "
-                    "(.env stays out of git)")
+        elif path == plan.database_config:
+            said.append(f"{path}: every production database reads DATABASE_URL, as Heroku "
+                        f"has one")
+        else:
+            said.append(SAID.get(path, f"{path}: the copier-heroku block is in place, last"))
     return said
 
 
+def load_plan(answers_file: Path) -> Plan:
+    import yaml  # Copier's own dependency
+
+    return build_plan(yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {})
+
+
 if __name__ == "__main__":
-    for line in ensure(Path.cwd(), STACKS[sys.argv[1]]):
+    for line in ensure(Path.cwd(), load_plan(Path(sys.argv[1]))):
         print(line)

@@ -95,7 +95,8 @@ class Questions(Extension):
         environment.filters.update(slugify=answers.slugify,
                                    app_slug_default=answers.app_slug_default)
         environment.globals.update(choices=answers.choices,
-                                   apps_differ_error=answers.apps_differ_error)
+                                   apps_differ_error=answers.apps_differ_error,
+                                   newest_version=answers.newest_version)
 
 
 def shell_quote(value: Any) -> str:
@@ -146,19 +147,30 @@ def random_secret(nbytes: int = 64) -> str:
     return secrets.token_hex(nbytes)
 
 
-def app_files_need_work(dst_path: Any, stack: Any) -> bool:
-    """Whether the task extensions/app_files.py has anything to do: an include line or the
-    .gitignore block missing (Copier's `when:` asks this, sparing a process otherwise)."""
-    owned_lines = copier_heroku.owned_lines
+def app_files_need_work(dst_path: Any, plan: Any) -> bool:
+    """Whether the task extensions/app_files.py has anything to do: an include line, a
+    marked block or a database URL missing or stale (Copier's `when:` asks this, sparing a
+    process otherwise)."""
     folder = Path(str(dst_path))
-    include = stack.dependency
-    app_file = folder / include.app_file
-    if app_file.is_file() and not owned_lines.has_include(
-            app_file.read_text(encoding="utf-8"), include):
-        return True
-    gitignore = folder / ".gitignore"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    return owned_lines.needs_block(text, stack.ignored)
+    return bool(copier_heroku.owned_lines.changes(
+        {path: (folder / path).read_text(encoding="utf-8") if (folder / path).is_file()
+         else None
+         for path in [*plan.owned_blocks, plan.stack.dependency.app_file,
+                      *([plan.database_config] if plan.database_config else [])]},
+        blocks=plan.owned_blocks, include=plan.stack.dependency,
+        database_config=plan.database_config))
+
+
+def detected_version(dst_path: Any, stack: Any) -> str:
+    """The framework's release line the app's lock file locks (Gemfile.lock's railties),
+    as the stack's version question spells it; "" when there is no lock file or no such
+    entry."""
+    if not getattr(stack, "version_package", ""):
+        return ""
+    lock = Path(str(dst_path)) / "Gemfile.lock"
+    if not lock.is_file():
+        return ""
+    return answers.detect_version(stack, lock.read_text(encoding="utf-8", errors="replace"))
 
 
 def stack_change_error(stack: Any, dst_path: Any) -> str:
@@ -183,7 +195,8 @@ class AppFolder(Extension):
                                    stack_change_error=stack_change_error)
         environment.globals.update(random_secret=random_secret,
                                    app_files_need_work=app_files_need_work,
-                                   dependency_file_missing=dependency_file_missing)
+                                   dependency_file_missing=dependency_file_missing,
+                                   detected_version=detected_version)
 
 
 class DeployPlan(ContextHook):

@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+from copier_heroku import owned_lines
 from helpers.paths import ROOT
 from helpers.template import generate
 
@@ -92,6 +93,7 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
         answer("human name", "\x15Corner Shop")
         answer("Short machine name")  # accept the suggested corner-shop
         answer("Which framework")  # Ruby on Rails, the first choice
+        answer("Rails version of the app")  # no Gemfile.lock here: the newest
         answer("Production web server")
         answer("Development server", key="\x1b[B\r")  # arrow down to Thin
         # A wrong production app name is refused with the validator's sentence ...
@@ -118,4 +120,5 @@ def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path
     assert "production_app: corner-shop-prod" in answers
     assert "dev_server: thin" in answers
     assert "heroku_region: eu" in answers
-    assert (dst / "Procfile.dev").read_text() == "web: bundle exec thin start -a 127.0.0.1 -p $PORT\n"
+    assert owned_lines.processes((dst / "Procfile.dev").read_text()) == {
+        "web": "bundle exec thin start -a 127.0.0.1 -p $PORT"}

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 
 from helpers.paths import ROOT
-from helpers.template import ANSWERS_FILE, commit_all, generate, git, release, snapshot_template, update
+from helpers.template import (
+    ANSWERS_FILE,
+    commit_all,
+    generate,
+    git,
+    release,
+    snapshot_template,
+    update,
+)
 
 CATALOG = Path("extensions") / "copier_heroku" / "catalog.py"
 # What a team appends to the catalog to offer one more add-on.

@@ -19,11 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from helpers.heroku_standin import (PRODUCTION, READ_ONLY, SCRIPTS, STAGING, Heroku,
-                                    cli_errors, printed_heroku_lines, reads_only,
-                                    serving_database, services)
 from copier_heroku import build_plan
+from helpers.heroku_standin import (
+    PRODUCTION,
+    READ_ONLY,
+    SCRIPTS,
+    STAGING,
+    Heroku,
+    cli_errors,
+    printed_heroku_lines,
+    reads_only,
+    services,
+    serving_database,
+)
 from helpers.questions import answer_combinations, choice_values, copier_questions, render
 from helpers.template import generate, git
 from helpers.tools import missing, require_tool

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from copier_heroku import owned_lines
 from helpers.rails import rails_new
 from helpers.template import generate, git
 from helpers.tools import require_tool
@@ -113,7 +114,8 @@ def test_procfiles_follow_the_answers(tmp_path):
     puma = generate(tmp_path / "puma")
     assert (puma / "Procfile").read_text() == (
         "web: bundle exec puma -C config/puma.rb\nrelease: bin/rails db:migrate\n")
-    assert (puma / "Procfile.dev").read_text() == "web: bin/rails server -p $PORT\n"
+    assert owned_lines.processes((puma / "Procfile.dev").read_text()) == {
+        "web": "bin/rails server -p $PORT"}
     no_db = generate(tmp_path / "nodb", {"addons": ["newrelic"]})
     assert "release:" not in (no_db / "Procfile").read_text()
 

@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from helpers.paths import ROOT
 from helpers.template import git
 from helpers.tools import missing

@@ -24,8 +24,6 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers.postgres import create_database
-from helpers.template import generate
-from helpers.tools import missing, require_tool
 from helpers.sanitize_engines import (
     CATALOG_SQL,
     DATA,
@@ -38,6 +36,8 @@ from helpers.sanitize_engines import (
     package_parent,
     run_engine,
 )
+from helpers.template import generate
+from helpers.tools import missing, require_tool
 
 try:
     import psycopg

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from helpers.postgres import create_database
-from helpers.tools import missing, require_tool
 from helpers.sanitize_engines import (
     CATALOG_SQL,
     DATA,
@@ -33,6 +32,7 @@ from helpers.sanitize_engines import (
     package_parent,
     run_engine,
 )
+from helpers.tools import missing, require_tool
 
 GOLDEN = DATA / "golden"
 CATALOGS = DATA / "catalogs"

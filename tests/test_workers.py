@@ -7,20 +7,16 @@ self-signed certificate, served by Debian's redis-server on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from copier_heroku import answers, build_plan, catalog
 from helpers.questions import choice_values
+from helpers.redis import heroku_style_redis, run_worker_until_smoke
 from helpers.template import generate
 from helpers.tools import missing, require_tool
 from test_ops_scripts import PRODUCTION, STAGING, Heroku, printed_heroku_lines
@@ -117,8 +113,10 @@ def test_prompt_offers_only_the_workers_of_the_chosen_stack():
 
 
 def procfile(app: Path, name: str = "Procfile") -> dict[str, str]:
+    """Process name -> command, as foreman and honcho read it (comments skipped)."""
     lines = (app / name).read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+    return dict(line.split(": ", 1) for line in lines
+                if line.strip() and not line.startswith("#"))
 
 
 @pytest.mark.parametrize("combo", COMBOS)
@@ -257,94 +255,11 @@ def test_setup_before_the_first_deploy_says_to_run_again_after_it(sidekiq_app, m
 
 # --------------------------------------------------------------------------- the worker runs
 
-SMOKE_KEY = "smoke:ran_at"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def heroku_redis():
-    """Debian's redis-server on 127.0.0.1, TLS only with a self-signed certificate, as
-    Heroku Redis serves it; no persistence; a non-root process when the tests run as root.
-    Yields (REDIS_URL, redis-cli argv)."""
-    server = require_tool("redis-server")
-    cli = require_tool("redis-cli")
-    openssl = require_tool("openssl")
-    # Not under pytest's folder: that is private to the user running the tests.
-    work = Path(tempfile.mkdtemp(prefix="copier-heroku-redis-"))
-    cert, key = work / "redis.crt", work / "redis.key"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=heroku-redis.invalid", "-keyout", str(key), "-out",
-                    str(cert)], check=True, capture_output=True)
-    port = free_port()
-    drop = []
-    if os.geteuid() == 0:
-        drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-        shutil.chown(work, "nobody", "nogroup")
-        for path in (cert, key):
-            shutil.chown(path, "nobody", "nogroup")
-    process = subprocess.Popen(
-        [*drop, server, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-         "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
-         "--save", "", "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    redis_cli = [cli, "--tls", "--insecure", "-h", "127.0.0.1", "-p", str(port)]
-    try:
-        for _ in range(100):
-            if process.poll() is not None:
-                pytest.fail(f"redis-server stopped: {process.stdout.read()}")
-            ping = subprocess.run([*redis_cli, "PING"], capture_output=True, text=True)
-            if ping.stdout.strip() == "PONG":
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("redis-server did not answer PING over TLS")
-        yield f"rediss://127.0.0.1:{port}/0", redis_cli
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def redis_get(redis_cli: list[str], key: str) -> str:
-    return subprocess.run([*redis_cli, "GET", key], capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
-def run_worker_until_smoke(app: Path, manager: list[str], enqueue: list[str],
-                           env: dict[str, str], redis_cli: list[str],
-                           timeout: float = 90) -> str:
-    """Start the Procfile.dev worker under its process manager, enqueue the smoke job, wait
-    for its key in Redis; stop the manager's process group by its PID. Returns the log."""
-    subprocess.run([*redis_cli, "DEL", SMOKE_KEY], check=True, capture_output=True)
-    log = app.parent / "worker.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(manager, cwd=app, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        enqueued = subprocess.run(enqueue, cwd=app, env=env, capture_output=True, text=True,
-                                  timeout=120)
-        assert enqueued.returncode == 0, enqueued.stdout + enqueued.stderr
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not redis_get(redis_cli, SMOKE_KEY):
-            assert process.poll() is None, f"the worker stopped:\n{log.read_text()}"
-            time.sleep(0.25)
-        assert redis_get(redis_cli, SMOKE_KEY), f"the smoke job never ran:\n{log.read_text()}"
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
-    return log.read_text()
+    """Redis as Heroku Redis serves it (helpers/redis.py): (REDIS_URL, redis-cli argv)."""
+    with heroku_style_redis() as redis:
+        yield redis
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +297,7 @@ def test_python_worker_runs_the_smoke_job_from_heroku_redis_over_tls(
 def test_sidekiq_runs_the_smoke_job_from_heroku_redis_over_tls(tmp_path_factory,
                                                                heroku_redis):
     from helpers.boot_apps import boot_env
-    from test_rails_layer import rails_new
+    from helpers.rails import rails_new
 
     require_tool("rails")
     foreman = require_tool("foreman")

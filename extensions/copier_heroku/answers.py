@@ -68,6 +68,8 @@ def offered(question: str, stack: Any = "") -> dict[str, Any]:
         return choices
     if question == "autoscaler":
         return {NO_AUTOSCALER: "none", **{_label(a): a.key for a in AUTOSCALERS.values()}}
+    if question.endswith("_version") and question[:-len("_version")] in STACKS:
+        return {_label(v): v.key for v in STACKS[question[:-len("_version")]].versions}
     raise KeyError(f"no catalog choices for the question {question!r}")
 
 
@@ -184,7 +186,36 @@ def worker_max_error(worker_max: Any, worker_min: Any) -> str:
     return ""
 
 
+def detect_version(stack: Any, lock_text: str) -> str:
+    """The stack's release line (a key of stack.versions) that a Gemfile.lock locks, by the
+    version of stack.version_package among its specs; the newest line for a newer release,
+    "" when the lock has no such entry or an older release than any line."""
+    match = re.search(rf"^ {{4}}{re.escape(stack.version_package)} \((\d+)\.(\d+)[^)]*\)",
+                      lock_text, re.M)
+    if not match:
+        return ""
+    locked = (int(match[1]), int(match[2]))
+    fitting = [v for v in stack.versions if v.number <= locked]
+    return fitting[-1].key if fitting else ""
+
+
+def newest_version(stack: str) -> str:
+    """The newest release line of a stack's framework: a new app's."""
+    return STACKS[stack].versions[-1].key
+
+
+def version_error(answer: Any, detected: Any, label: str = "Rails") -> str:
+    """An answer that disagrees with the app's lock file would shape the layer for another
+    release than the one that runs: refused, with the answer that fits."""
+    if detected and str(answer) != str(detected):
+        return (f"Gemfile.lock locks {label} {detected}, so the version must be {detected}, "
+                f"not {answer!r} (copier update --trust --data "
+                f"{label.lower()}_version={detected}).")
+    return ""
+
+
 VALIDATORS: Mapping[str, Any] = {
+    "version_error": version_error,
     "heroku_app_name_error": heroku_app_name_error,
     "team_name_error": team_name_error,
     "backup_schedule_error": backup_schedule_error,

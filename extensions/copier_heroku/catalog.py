@@ -11,9 +11,9 @@ servers) are in stacks.py. Plain data only; the shapes are in model.py, the logi
 from __future__ import annotations
 
 from .model import Addon, Autoscaler, ConfigVar, Package, Worker
-from .stacks import DEV_SERVERS, HEROKU_STACK, LAYER_FILES, STACKS, WEB_SERVERS
+from .stacks import DEV_SERVERS, LAYER_FILES, STACKS, WEB_SERVERS
 
-__all__ = ["ADDONS", "AUTOSCALERS", "DEV_SERVERS", "HEROKU_STACK", "IMPLIED_ADDONS",
+__all__ = ["ADDONS", "AUTOSCALERS", "DEV_SERVERS", "IMPLIED_ADDONS",
            "LAYER_FILES", "NO_AUTOSCALER", "NO_WORKER", "STACKS", "WEB_SERVERS",
            "WORKER_LIMIT", "WORKERS"]
 

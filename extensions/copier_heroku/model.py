@@ -42,6 +42,31 @@ class ConfigVar:
     # has one of them and not this name, bin/heroku-setup generates this secret only with
     # --confirm <app>, since a new value would rotate the app's secret.
     legacy_names: tuple[str, ...] = ()
+    # A flag of the framework version (FrameworkVersion) under which the variable does
+    # nothing: the plan leaves it out for those versions.
+    obsolete_when: str = ""
+
+
+@dataclass(frozen=True)
+class FrameworkVersion:
+    """One release line of a stack's framework (Rails 7.2): the flags that say what the
+    layer does differently for it. The plan reads the flags, never the number."""
+
+    key: str  # "7.2": the answer, and what Gemfile.lock's locked version is cut to
+    label: str
+    # Rails 7.1+: the generated production.rb logs to stdout and serves public/ by itself,
+    # so RAILS_LOG_TO_STDOUT and RAILS_SERVE_STATIC_FILES do nothing.
+    logs_to_stdout_and_serves_files: bool = False
+    # Rails 8.0+: `rails new` declares cache, queue and cable databases next to the
+    # primary one in production (Solid Cache, Solid Queue, Solid Cable).
+    solid_databases: bool = False
+    # Rails 8.0+: `rails new` writes a bin/dev of its own that runs only bin/rails server.
+    writes_bin_dev: bool = False
+    hint: str = ""  # shown after the label in the prompt
+
+    @property
+    def number(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.key.split("."))
 
 
 @dataclass(frozen=True)
@@ -96,6 +121,10 @@ class WebServer:
     config_file: str
     package: Package | None = None
     hint: str = ""  # shown after the label in the prompt
+    # When the framework writes config_file too (Rails writes config/puma.rb): the
+    # layer's lines, kept in a marked block at the end of the app's file (owned_lines.py).
+    # Empty: the layer owns config_file whole.
+    config_lines: tuple[str, ...] = ()
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -201,3 +230,19 @@ class Stack:
     # What the layer's block at the end of .gitignore ignores (owned_lines.py).
     ignored: tuple[str, ...] = ()
     hint: str = ""  # shown after the label in the prompt
+    # The framework's release lines, oldest first, and the gem (or package) whose locked
+    # version says which one an app is on; empty for a stack that has no such question.
+    versions: tuple[FrameworkVersion, ...] = ()
+    version_package: str = ""
+    # The app's database configuration, when the framework keeps one the layer edits
+    # (Rails: config/database.yml, whose production databases must all read DATABASE_URL).
+    database_config: str = ""
+
+    @property
+    def default_version(self) -> FrameworkVersion | None:
+        """The newest release line: what a new app is made with."""
+        return self.versions[-1] if self.versions else None
+
+    def version(self, key: object) -> FrameworkVersion | None:
+        found = next((v for v in self.versions if v.key == str(key)), None)
+        return found or self.default_version

@@ -17,14 +17,23 @@ from .catalog import (
     ADDONS,
     AUTOSCALERS,
     DEV_SERVERS,
-    HEROKU_STACK,
     IMPLIED_ADDONS,
     LAYER_FILES,
     STACKS,
     WEB_SERVERS,
     WORKERS,
 )
-from .model import Addon, Autoscaler, ConfigVar, DevServer, Package, Stack, WebServer, Worker
+from .model import (
+    Addon,
+    Autoscaler,
+    ConfigVar,
+    DevServer,
+    FrameworkVersion,
+    Package,
+    Stack,
+    WebServer,
+    Worker,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,8 @@ class Plan:
     autoscaler: Autoscaler | None = None
     worker_min: int = 1  # dynos bin/heroku-setup scales the worker to at least
     worker_max: int = 1  # the autoscaler's ceiling; equal to worker_min without one
+    # The framework's release line (Rails 7.2), None for a stack without versions.
+    version: FrameworkVersion | None = None
 
     # ---------------------------------------------------------------- flags
 
@@ -83,6 +94,10 @@ class Plan:
         under already (generating it then would rotate the app's secret)."""
         return {v.name: v.legacy_names for v in self.config_vars
                 if v.generated_on and v.legacy_names}
+
+    def version_is(self, flag: str) -> bool:
+        """A flag of the framework version (FrameworkVersion), False without one."""
+        return bool(self.version and getattr(self.version, flag))
 
     def uses(self, key: str) -> bool:
         """Whether the stack, web server, worker, autoscaler or an add-on (also one that
@@ -135,6 +150,27 @@ class Plan:
     def gitignore_block(self) -> str:
         """The layer's block at the end of .gitignore (owned_lines.py)."""
         return owned_lines.block(self.stack.ignored)
+
+    @property
+    def owned_blocks(self) -> dict[str, tuple[str, ...]]:
+        """Files the app (or its framework) also writes, with the lines the layer keeps in a
+        marked block at the end of each: path -> lines (owned_lines.py)."""
+        blocks = {".gitignore": tuple(self.stack.ignored),
+                  "Procfile.dev": tuple(f"{name}: {command}"
+                                        for name, command in self.procfile_dev)}
+        if self.web_server.config_lines:
+            blocks[self.web_server.config_file] = self.web_server.config_lines
+        return blocks
+
+    def block(self, path: str) -> str:
+        """The marked block the layer keeps in one of its owned_blocks files."""
+        return owned_lines.block(self.owned_blocks[path])
+
+    @property
+    def database_config(self) -> str:
+        """The framework's database configuration, when its production databases must be
+        pointed at the add-on's DATABASE_URL ("" when there is nothing to edit)."""
+        return self.stack.database_config if self.has_postgres else ""
 
     # ---------------------------------------------------------------- processes
 
@@ -226,6 +262,8 @@ class Plan:
             if self.worker else ()
         for var in (*self.stack.config_vars, *(v for a in self.addons for v in a.provides),
                     *worker_vars):
+            if var.obsolete_when and self.version_is(var.obsolete_when):
+                continue
             seen.setdefault(var.name, var)
         return [self._for_this_app(var) for var in seen.values()]
 
@@ -283,7 +321,6 @@ class Plan:
         return {
             "name": self.project_name,
             "description": f"{self.project_name}, deployed on Heroku.",
-            "stack": HEROKU_STACK,
             "buildpacks": [{"url": self.stack.buildpack}],
             "env": env,
             "addons": [{"plan": a.service_plan} for a in self.addons],
@@ -347,4 +384,5 @@ def build_plan(answers: Mapping[str, Any]) -> Plan:
         autoscaler=autoscaler,
         worker_min=worker_min,
         worker_max=worker_max,
+        version=stack.version(answers.get(f"{stack.key}_version")) if stack.versions else None,
     )

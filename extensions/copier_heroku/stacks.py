@@ -10,10 +10,34 @@ from __future__ import annotations
 
 import re
 
-from .model import ConfigVar, DependencyInclude, DevServer, Package, Stack, WebServer
+from .model import (
+    ConfigVar,
+    DependencyInclude,
+    DevServer,
+    FrameworkVersion,
+    Package,
+    Stack,
+    WebServer,
+)
 
-# Heroku's stack in app.json; checked against Heroku's list of supported stacks.
-HEROKU_STACK = "heroku-24"
+# app.json names no Heroku stack (the operating system image): a new app gets Heroku's
+# current default, and a name written here would age into a deprecated one.
+
+# --------------------------------------------------------------------------- Rails versions
+
+# What `rails new` of each release line writes that the layer must meet (read from
+# railties' app generator templates, railties/lib/rails/generators/rails/app/templates).
+# A Rails newer than the last entry is taken as the last entry.
+RAILS_VERSIONS = (
+    FrameworkVersion("6.1", "Rails 6.1"),
+    FrameworkVersion("7.0", "Rails 7.0"),
+    FrameworkVersion("7.1", "Rails 7.1", logs_to_stdout_and_serves_files=True),
+    FrameworkVersion("7.2", "Rails 7.2", logs_to_stdout_and_serves_files=True),
+    FrameworkVersion("8.0", "Rails 8.0", logs_to_stdout_and_serves_files=True,
+                     solid_databases=True, writes_bin_dev=True),
+    FrameworkVersion("8.1", "Rails 8.1", hint="or later", logs_to_stdout_and_serves_files=True,
+                     solid_databases=True, writes_bin_dev=True),
+)
 
 # --------------------------------------------------------------------------- config vars
 
@@ -47,14 +71,18 @@ RAILS_CONFIG_VARS = (
     ),
     ConfigVar("RACK_ENV", "Rack environment, kept equal to RAILS_ENV.", "production",
               heroku_value="production", local=False),
+    # Rails 7.1 and later log to stdout and serve public/ whatever these say.
     ConfigVar("RAILS_LOG_TO_STDOUT", "Send the Rails log to stdout, where Heroku's log "
-              "router reads it.", "enabled", heroku_value="enabled"),
+              "router reads it.", "enabled", heroku_value="enabled",
+              obsolete_when="logs_to_stdout_and_serves_files"),
     ConfigVar("RAILS_SERVE_STATIC_FILES", "Let Rails serve public/ (no web server in "
-              "front of it on Heroku).", "enabled", heroku_value="enabled"),
+              "front of it on Heroku).", "enabled", heroku_value="enabled",
+              obsolete_when="logs_to_stdout_and_serves_files"),
     ConfigVar("WEB_CONCURRENCY", "Web server worker processes per dyno.", "2",
               heroku_value="2", local=False),
-    ConfigVar("RAILS_MAX_THREADS", "Threads per worker process; also the size of the "
-              "database connection pool.", "5", heroku_value="5"),
+    # 3: Heroku's advice for Puma, and Rails's own default since 7.2.
+    ConfigVar("RAILS_MAX_THREADS", "Threads per web server process; also the size of the "
+              "database connection pool.", "3", heroku_value="3"),
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
               "foreman sets it in development.", "5000", source="Heroku",
               local=False),
@@ -154,6 +182,9 @@ STACKS: dict[str, Stack] = {
         config_vars=RAILS_CONFIG_VARS,
         seed="bin/rails db:seed",
         files=RAILS_FILES,
+        versions=RAILS_VERSIONS,
+        version_package="railties",
+        database_config="config/database.yml",
     ),
     "django": Stack(
         key="django",
@@ -215,6 +246,34 @@ STACKS: dict[str, Stack] = {
 
 # --------------------------------------------------------------------------- servers
 
+# The layer's lines at the end of config/puma.rb, which `rails new` writes and the app
+# tunes: Heroku's advice for Puma ("Deploying Rails Applications with the Puma Web
+# Server", and its ruby-getting-started app). Threads stay on the app's own `threads`
+# line, which reads RAILS_MAX_THREADS on every Rails from 6.1. No hook Puma 7 renamed
+# (on_worker_boot and the like): since Rails 6.1 each forked worker opens its own
+# database connections, so only `before_fork`, whose name Puma kept, is used.
+PUMA_ON_HEROKU = (
+    "# Heroku: WEB_CONCURRENCY processes (2 unless set; none in development), each with the",
+    "# threads of the `threads` line above (RAILS_MAX_THREADS), the app loaded once before",
+    "# forking.",
+    'heroku_workers = Integer(ENV.fetch("WEB_CONCURRENCY") { '
+    'ENV.fetch("RAILS_ENV", "development") == "development" ? 0 : 2 })',
+    "if heroku_workers.positive?",
+    "  workers heroku_workers",
+    "  preload_app!",
+    "  # The master lets go of the connections it opened while loading the app.",
+    "  before_fork { ActiveRecord::Base.connection_pool.disconnect! "
+    "if defined?(ActiveRecord::Base) }",
+    "end",
+    "# Heroku's router keeps connections alive for up to 90 s. Puma 7 serves them fairly and",
+    "# reads PUMA_PERSISTENT_TIMEOUT (95, set by the Ruby buildpack) by itself; older Pumas",
+    "# are told: a longer idle timeout than the router's, and no keep-alive.",
+    'if Gem::Version.new(Puma::Const::PUMA_VERSION) < Gem::Version.new("7")',
+    '  persistent_timeout Integer(ENV.fetch("PUMA_PERSISTENT_TIMEOUT", 95))',
+    "  enable_keep_alives false if respond_to?(:enable_keep_alives)",
+    "end",
+)
+
 WEB_SERVERS: dict[str, WebServer] = {
     "puma": WebServer(
         key="puma",
@@ -223,7 +282,10 @@ WEB_SERVERS: dict[str, WebServer] = {
         stacks=("rails",),
         command={"rails": "bundle exec puma -C config/puma.rb"},
         config_file="config/puma.rb",
-        package=Package("puma", ">= 5.0"),
+        # Heroku's advice: Puma 7.0.3 or later (the Ruby buildpack refuses 7.0.0 to 7.0.2,
+        # whose PUMA_PERSISTENT_TIMEOUT is broken). An app's own puma line wins.
+        package=Package("puma", ">= 7.0.3"),
+        config_lines=PUMA_ON_HEROKU,
     ),
     "unicorn": WebServer(
         key="unicorn",

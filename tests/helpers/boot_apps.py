@@ -165,14 +165,19 @@ def build_rails_app(parent: Path, *, web_server: str, dev_server: str,
     gemfile.write_text("".join(line for line in gemfile.read_text().splitlines(True)
                                if not re.match(r"\s*gem ['\"]byebug['\"]", line)))
     generate(app, {"addons": ["heroku-postgresql"], "web_server": web_server,
-                   "dev_server": dev_server}, overwrite=True, src=src)
+                   "dev_server": dev_server, "rails_version": "6.1"}, overwrite=True, src=src)
     bundle = subprocess.run(["bundle", "install", "--local"], cwd=app, capture_output=True,
                             text=True, env=boot_env(parent / "home"), check=False)
     if bundle.returncode:
         raise RuntimeError(f"bundle install --local failed:\n{bundle.stdout}{bundle.stderr}")
-    # As on Heroku: the master key is never deployed.
+    add_app_code(app)
+    return app
+
+
+def add_app_code(app: Path) -> None:
+    """What the app's developer adds: a route that needs the database, a users table; and,
+    as on Heroku, no master key."""
     (app / "config" / "master.key").unlink(missing_ok=True)
-    # What the app's developer adds: a route that needs the database, a users table.
     routes = app / "config" / "routes.rb"
     text = routes.read_text()
     routes.write_text(text.replace("Rails.application.routes.draw do\n",
@@ -180,7 +185,6 @@ def build_rails_app(parent: Path, *, web_server: str, dev_server: str,
     migrations = app / "db" / "migrate"
     migrations.mkdir(parents=True, exist_ok=True)
     (migrations / "20240101000000_create_users.rb").write_text(_USERS_MIGRATION)
-    return app
 
 
 def rails(app: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -76,6 +76,30 @@ def alive(pid: int) -> bool:
     return state[state.rindex(")") + 2] != "Z"
 
 
+def group_members(pgid: int, settle: float = 0.0) -> list[int]:
+    """Live processes of a process group, waiting up to `settle` seconds for it to empty.
+
+    A zombie is not counted: it has exited and only waits for its reaper, which on a busy
+    machine may take a moment after its parent (the process manager) is gone, and
+    `killpg(pgid, 0)` would still find it."""
+    deadline = time.monotonic() + settle
+    while True:
+        members = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry))
+        if not members or time.monotonic() >= deadline:
+            return members
+        time.sleep(0.1)
+
+
 def describe(pid: int) -> str:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
@@ -201,11 +225,7 @@ def stop(proc: subprocess.Popen, seen: set[int], grace: float) -> dict:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    try:
-        os.killpg(proc.pid, 0)
-        group_left = True
-    except ProcessLookupError:
-        group_left = False
+    group_left = bool(group_members(proc.pid, settle=2.0))
     return {"exit_code": proc.returncode, "exited_by_itself": exited_by_itself,
             "killed_after_grace": killed, "left_running": left,
             "group_left_running": group_left, "processes_seen": len(seen)}
