@@ -1,6 +1,6 @@
 """Copier task, after every copy and update: the layer's lines in files the app owns.
 
-    app_files.py ANSWERS_FILE
+    app_files.py ANSWERS_FILE TEMPLATE_ROOT
 
 Reads the answers Copier just wrote, plans them as the templates did, and keeps, in the
 app's own files (owned_lines.py):
@@ -12,7 +12,9 @@ app's own files (owned_lines.py):
   Procfile.dev (the layer's processes; the app's watchers stay) and, with Puma on Rails, of
   config/puma.rb (Heroku's Puma settings): present, current and last;
 - with Heroku Postgres on Rails, a `url:` reading DATABASE_URL in each production database
-  of config/database.yml that has none (Rails 8's cache, queue and cable databases).
+  of config/database.yml that has none (Rails 8's cache, queue and cable databases);
+- an unedited copy of a file an older release owned whole (config/puma.rb of v0.2.0) is
+  replaced by the one the layer writes for a new app today, rendered from TEMPLATE_ROOT.
 
 Touches nothing else.
 """
@@ -51,9 +53,30 @@ def pending(folder: Path, plan: Plan) -> dict[str, str]:
                                database_config=plan.database_config)
 
 
-def ensure(folder: Path, plan: Plan) -> list[str]:
-    """Bring the app's own files in line; return what happened, in words for the user."""
+def render(template_root: Path, path: str, plan: Plan) -> str:
+    """A file of template/ as a copy writes it: its templates read nothing but the plan."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined  # Copier's own
+
+    environment = Environment(loader=FileSystemLoader(str(template_root)),
+                              undefined=StrictUndefined, keep_trailing_newline=True)
+    return environment.get_template(f"template/{path}.jinja").render(deploy=plan)
+
+
+def replace_legacy(folder: Path, plan: Plan, template_root: Path) -> list[str]:
     said = []
+    for path in owned_lines.LEGACY_WHOLE_FILES:
+        target = folder / path
+        if path in plan.owned_blocks and target.is_file() and \
+                owned_lines.is_legacy(path, target.read_text(encoding="utf-8")):
+            target.write_text(render(template_root, path, plan), encoding="utf-8")
+            said.append(f"{path}: unedited since an older release wrote it, so replaced by "
+                        f"the one a new app gets (it is yours from now on)")
+    return said
+
+
+def ensure(folder: Path, plan: Plan, template_root: Path | None = None) -> list[str]:
+    """Bring the app's own files in line; return what happened, in words for the user."""
+    said = replace_legacy(folder, plan, template_root) if template_root else []
     include = plan.stack.dependency
     if not (folder / include.app_file).exists():
         said.append(f"No {include.app_file} here: add this line to the app's "
@@ -79,5 +102,5 @@ def load_plan(answers_file: Path) -> Plan:
 
 
 if __name__ == "__main__":
-    for line in ensure(Path.cwd(), load_plan(Path(sys.argv[1]))):
+    for line in ensure(Path.cwd(), load_plan(Path(sys.argv[1])), Path(sys.argv[2])):
         print(line)

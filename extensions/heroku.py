@@ -152,6 +152,11 @@ def app_files_need_work(dst_path: Any, plan: Any) -> bool:
     marked block or a database URL missing or stale (Copier's `when:` asks this, sparing a
     process otherwise)."""
     folder = Path(str(dst_path))
+    if any(copier_heroku.owned_lines.is_legacy(
+            path, (folder / path).read_text(encoding="utf-8"))
+           for path in copier_heroku.owned_lines.LEGACY_WHOLE_FILES
+           if path in plan.owned_blocks and (folder / path).is_file()):
+        return True
     return bool(copier_heroku.owned_lines.changes(
         {path: (folder / path).read_text(encoding="utf-8") if (folder / path).is_file()
          else None

@@ -127,6 +127,9 @@ def test_an_untouched_app_updates_to_what_a_fresh_copy_writes(history, tmp_path,
     different = [rel for rel in expected if updated[rel] != expected[rel]]
     assert different == [], f"differs from a fresh copy: {different}"
     assert ignored(app, ".env") and not ignored(app, ".env.example")
+    if stack == "rails":
+        # The layer owned config/puma.rb whole before; unedited, it becomes today's.
+        assert (app / "config/puma.rb").read_text() == (fresh / "config/puma.rb").read_text()
     setup = subprocess.run(["bin/heroku-setup", "--help"], cwd=app, capture_output=True,
                            text=True)
     assert setup.returncode == 0 and "Usage" in setup.stdout

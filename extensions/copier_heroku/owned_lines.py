@@ -152,6 +152,24 @@ def with_database_urls(text: str, environment: str = "production") -> str:
 # --------------------------------------------------------------------------- all of them
 
 
+# Files the layer owned whole in older releases and the app owns now, by the sha256 of
+# their unedited content: v0.1.0 and v0.2.0 wrote the same config/puma.rb for every answer.
+# An unedited one is replaced by the file the layer writes for a new app today (so it
+# loses the old worker hook Puma 7 renamed); an edited one is the app's, and only gets
+# the block.
+LEGACY_WHOLE_FILES = {
+    "config/puma.rb": ("aa6b99757efa7bf75209fc64d145caa12bcf85b5009d88e7869326aad3e8d972",),
+}
+
+
+def is_legacy(path: str, text: str | None) -> bool:
+    """Whether `text` is an unedited copy of what an older release wrote into `path`."""
+    import hashlib
+
+    known = LEGACY_WHOLE_FILES.get(path, ())
+    return text is not None and hashlib.sha256(text.encode()).hexdigest() in known
+
+
 def changes(texts: Mapping[str, str | None], *, blocks: Mapping[str, Sequence[str]],
             include: DependencyInclude | None = None,
             database_config: str = "") -> dict[str, str]:
