@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,25 +133,72 @@ def random_secret(nbytes: int = 64) -> str:
     return secrets.token_hex(nbytes)
 
 
-def app_files_need_work(dst_path: Any, stack: Any) -> bool:
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def detected_package_manager(dst_path: Any) -> str:
+    """The package manager the destination's files name (uv.lock, poetry.lock,
+    Pipfile.lock, requirements.txt, a pyproject.toml), else the catalog's default: the
+    `python_package_manager` question's default. Reads file names, runs nothing."""
+    folder = Path(str(dst_path))
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        names = set()
+    pyproject = (_read(folder / "pyproject.toml") or "") if "pyproject.toml" in names else ""
+    return (copier_heroku.python_packages.detect(names, pyproject)
+            or catalog.DEFAULT_PACKAGE_MANAGER)
+
+
+def lock_work(dst_path: Any, plan: Any, *, lock_only: bool = False) -> str:
+    """The command that would put the layer's packages in the app's lock, "" when none is
+    needed (pip and Ruby: never; see copier_heroku/python_packages.py)."""
+    pm = plan.package_manager
+    if not (pm and pm.project_file):
+        return ""
+    folder = Path(str(dst_path))
+    return copier_heroku.python_packages.lock_work(
+        pm, plan.packages, _read(folder / pm.project_file), _read(folder / pm.lock_file),
+        lock_only=lock_only)
+
+
+def lock_tool_on_path(command: str) -> bool:
+    return bool(command) and shutil.which(shlex.split(command)[0]) is not None
+
+
+def app_files_need_work(dst_path: Any, plan: Any) -> bool:
     """Whether the task extensions/app_files.py has anything to do: an include line or the
-    .gitignore block missing (Copier's `when:` asks this, sparing a process otherwise)."""
+    .gitignore block missing, or the layer's packages missing from the lock while the app's
+    package manager is on PATH to add them (Copier's `when:` asks this, sparing a process
+    otherwise; it runs no process itself)."""
     owned_lines = copier_heroku.owned_lines
     folder = Path(str(dst_path))
-    include = stack.dependency
-    app_file = folder / include.app_file
-    if app_file.is_file() and not owned_lines.has_include(
-            app_file.read_text(encoding="utf-8"), include):
+    include = plan.dependency_include
+    if include:
+        text = _read(folder / include.app_file)
+        if text is not None and not owned_lines.has_include(text, include):
+            return True
+    gitignore = _read(folder / ".gitignore") or ""
+    if owned_lines.needs_block(gitignore, plan.stack.ignored):
         return True
-    gitignore = folder / ".gitignore"
-    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
-    return owned_lines.needs_block(text, stack.ignored)
+    return lock_tool_on_path(lock_work(dst_path, plan, lock_only=True))
 
 
-def dependency_file_missing(dst_path: Any, stack: Any) -> str:
+def dependency_file_missing(dst_path: Any, plan: Any) -> str:
     """The app file that should pull the layer's dependencies in, when it does not exist."""
-    app_file = stack.dependency.app_file
-    return "" if (Path(str(dst_path)) / app_file).is_file() else app_file
+    include = plan.dependency_include
+    if not include:
+        return ""
+    return "" if (Path(str(dst_path)) / include.app_file).is_file() else include.app_file
+
+
+def package_manager_files(dst_path: Any) -> list[str]:
+    """The package-manager files Heroku's Python buildpack finds in the destination; more
+    than one stops its build."""
+    folder = Path(str(dst_path))
+    return [pm.marker for pm in catalog.PACKAGE_MANAGERS.values()
+            if (folder / pm.marker).is_file()]
 
 
 class AppFolder(Extension):
@@ -162,7 +210,10 @@ class AppFolder(Extension):
         environment.filters.update(remembered_answers=remembered_answers)
         environment.globals.update(random_secret=random_secret,
                                    app_files_need_work=app_files_need_work,
-                                   dependency_file_missing=dependency_file_missing)
+                                   dependency_file_missing=dependency_file_missing,
+                                   detected_package_manager=detected_package_manager,
+                                   lock_work=lock_work,
+                                   package_manager_files=package_manager_files)
 
 
 class DeployPlan(ContextHook):

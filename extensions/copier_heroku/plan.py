@@ -8,23 +8,38 @@ Heroku Postgres), which files the layer writes, and every value the files need.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from . import owned_lines
+from . import owned_lines, python_packages
 from .answers import whole_number
 from .catalog import (
     ADDONS,
     AUTOSCALERS,
+    DEFAULT_PACKAGE_MANAGER,
     DEV_SERVERS,
     HEROKU_STACK,
     IMPLIED_ADDONS,
     LAYER_FILES,
+    PACKAGE_MANAGERS,
+    PYTHON_VERSION,
     STACKS,
     WEB_SERVERS,
     WORKERS,
 )
-from .model import Addon, Autoscaler, ConfigVar, DevServer, Package, Stack, WebServer, Worker
+from .model import (
+    Addon,
+    Autoscaler,
+    ConfigVar,
+    DependencyInclude,
+    DevServer,
+    Package,
+    PackageManager,
+    Stack,
+    WebServer,
+    Worker,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,9 @@ class Plan:
     autoscaler: Autoscaler | None = None
     worker_min: int = 1  # dynos bin/heroku-setup scales the worker to at least
     worker_max: int = 1  # the autoscaler's ceiling; equal to worker_min without one
+    # Python stacks: how the app declares its packages (None for Ruby).
+    package_manager: PackageManager | None = None
+    python_version: str = PYTHON_VERSION
 
     # ---------------------------------------------------------------- flags
 
@@ -82,6 +100,11 @@ class Plan:
         entries = (self.stack, self.web_server, self.worker, self.autoscaler, *self.addons)
         return frozenset(e.key for e in entries if e is not None)
 
+    def packaging_writes(self, path: str) -> bool:
+        """Whether the package manager's files include `path` (pyproject.toml for uv and
+        Poetry, requirements*.txt for pip): copier.yml's _exclude asks this."""
+        return bool(self.package_manager) and path in self.package_manager.files
+
     # ---------------------------------------------------------------- questions
 
     @property
@@ -97,6 +120,8 @@ class Plan:
     def files(self) -> list[str]:
         """Every file the layer writes for this plan, as paths in the app."""
         paths = [*LAYER_FILES, *self.stack.files, *self.web_server.files]
+        if self.package_manager:
+            paths.extend(self.package_manager.files)
         for addon in self.addons:
             paths.extend(addon.files)
         if self.worker:
@@ -189,6 +214,69 @@ class Plan:
             packages.extend(self.worker.packages)
             packages.extend(self.autoscaler_packages)
         return packages
+
+    @property
+    def dependency_include(self) -> DependencyInclude | None:
+        """The line that pulls the layer's dependency file into the app's own (Gemfile,
+        requirements.txt), None where the package manager itself holds the packages."""
+        return self.package_manager.include if self.package_manager else self.stack.dependency
+
+    @property
+    def dependency_file(self) -> str:
+        """Where the layer's packages are declared: its own file (Gemfile.deploy,
+        requirements-deploy.txt), or the app's project file (pyproject.toml)."""
+        pm = self.package_manager
+        if pm is None:
+            return self.stack.dependency_file
+        return pm.layer_file or pm.project_file
+
+    @property
+    def requirements(self) -> list[str]:
+        """The layer's Python packages as requirement strings (`Django>=4.2,<6`)."""
+        return [python_packages.requirement(p) for p in self.packages]
+
+    def package_command(self, template: str) -> str:
+        """A package manager command line with all the layer's packages, shell-quoted."""
+        return python_packages.command(template, self.packages)
+
+    @property
+    def locks_packages(self) -> bool:
+        """Whether the app's own tool puts the layer's packages in a lock (uv, Poetry,
+        Pipenv), rather than a file of the layer (pip, Bundler)."""
+        return bool(self.package_manager and self.package_manager.project_file)
+
+    @property
+    def other_package_manager_files(self) -> list[str]:
+        """The buildpack's package-manager files of the other package managers: the app
+        must have none of them (DEPLOY.md names them)."""
+        mine = self.package_manager.marker if self.package_manager else ""
+        return [pm.marker for pm in PACKAGE_MANAGERS.values() if pm.marker != mine]
+
+    @property
+    def copy_adds_with(self) -> str:
+        """The command the copy runs to add the layer's packages, without them."""
+        pm = self.package_manager
+        return pm.add_lock_only.format(packages="").strip() if pm else ""
+
+    @property
+    def lock_names(self) -> list[str]:
+        """The names the lock file must hold for the layer's packages (uv, Poetry, Pipenv):
+        bin/heroku-deploy checks them before a push."""
+        if not (self.package_manager and self.package_manager.lock_file):
+            return []
+        return python_packages.lock_names(self.packages)
+
+    def lock_entry(self, name: str) -> str:
+        return self.package_manager.lock_entry.format(name=name) if self.package_manager else ""
+
+    @property
+    def task_arguments(self) -> str:
+        """What the app-files task (extensions/app_files.py) needs, as one JSON argument."""
+        return json.dumps({"stack": self.stack.key,
+                           "package_manager": self.package_manager.key
+                           if self.package_manager else "",
+                           "packages": [[p.name, p.requirement] for p in self.packages]
+                           if self.package_manager else []})
 
     # ---------------------------------------------------------------- config vars
 
@@ -321,4 +409,7 @@ def build_plan(answers: Mapping[str, Any]) -> Plan:
         autoscaler=autoscaler,
         worker_min=worker_min,
         worker_max=worker_max,
+        package_manager=PACKAGE_MANAGERS.get(
+            str(answers.get("python_package_manager") or DEFAULT_PACKAGE_MANAGER),
+            PACKAGE_MANAGERS[DEFAULT_PACKAGE_MANAGER]) if stack.language == "python" else None,
     )
