@@ -5,20 +5,57 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from helpers.paths import ROOT
 
+# The Python package managers a copy runs when they are on PATH (uv add, poetry add).
+PACKAGE_MANAGER_TOOLS = ("uv", "poetry", "pipenv")
+
+
+def path_without_package_managers(path: str) -> str:
+    """PATH without the folders that hold a Python package manager, so that a copy runs
+    none, whatever this machine has installed."""
+    def holds_one(folder: str) -> bool:
+        return any(os.access(os.path.join(folder, tool), os.X_OK)
+                   for tool in PACKAGE_MANAGER_TOOLS)
+
+    return os.pathsep.join(f for f in path.split(os.pathsep) if f and not holds_one(f))
+
+
+@contextmanager
+def package_managers_on_path(tools: Path | None,
+                             env: dict[str, str] | None = None) -> Iterator[None]:
+    """During the block, PATH holds `tools` (a folder with uv, poetry) and no other
+    package manager (None: none at all), and the environment holds `env` too."""
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    os.environ["PATH"] = os.pathsep.join(
+        [*([str(tools)] if tools else []), path_without_package_managers(saved["PATH"])])
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
 
 def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",
-             src: Path | str = ROOT, **kwargs: Any) -> Path:
-    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`."""
+             src: Path | str = ROOT, tools: Path | None = None,
+             env: dict[str, str] | None = None, **kwargs: Any) -> Path:
+    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`.
+
+    The copy runs a Python package manager only from `tools` (see
+    package_managers_on_path), with `env` added to its environment: without them, the tree
+    is the same on every machine."""
     from copier import run_copy
 
     answers = {"project_name": "Demo Shop", **(data or {})}
     options = {"defaults": True, "unsafe": True, "quiet": True, **kwargs}
-    run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
+    with package_managers_on_path(tools, env):
+        run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
     return dst
 
 
