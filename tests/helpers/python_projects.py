@@ -44,15 +44,17 @@ def plan_of(app: Path):
 # --------------------------------------------------------------------------- before the copy
 
 def uv_project(dst: Path, env: dict[str, str]) -> Path:
-    """`uv init`: pyproject.toml, .python-version, .gitignore, a package under src/, git."""
+    """`uv init`: pyproject.toml, .python-version, .gitignore, README.md, git; uv 0.12
+    also makes a package of the project, under src/ (demo_shop, not the app's `shop`)."""
     dst.mkdir(parents=True)
-    run(["uv", "init", "--name", MODULE], dst, env)
+    run(["uv", "init", "--name", "demo-shop"], dst, env)
     return dst
 
 
 def poetry_project(dst: Path, env: dict[str, str]) -> Path:
     """`poetry init`: pyproject.toml only; PyPI's simple index as its source (see
-    python_tools.PYPI_SIMPLE)."""
+    python_tools.PYPI_SIMPLE). Named after the app's package, which Poetry installs as the
+    project itself (its package mode, on by default)."""
     dst.mkdir(parents=True)
     run(["poetry", "init", "--no-interaction", "--name", MODULE], dst, env)
     run(["poetry", "source", "add", "--priority=primary", "pypi-simple", PYPI_SIMPLE], dst, env)
