@@ -97,11 +97,17 @@ def _project_dependencies(text: str) -> set[str]:
     project = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
     if not project:
         return set()
-    array = re.search(r"^dependencies\s*=\s*\[(.*?)\]", project.group(1), re.M | re.S)
-    if not array:
+    start = re.search(r"^dependencies\s*=\s*\[", project.group(1), re.M)
+    if not start:
         return set()
-    strings = re.findall(r"""["']([^"']+)["']""", array.group(1))
-    return {requirement_name(s) for s in strings}
+    names = set()
+    # Strings up to the array's closing bracket; a bracket inside a string (an extra, as
+    # in psycopg[binary]) is part of the string.
+    for token in re.finditer(r'"[^"]*"|\'[^\']*\'|\]', project.group(1)[start.end():]):
+        if token.group() == "]":
+            break
+        names.add(requirement_name(token.group()[1:-1]))
+    return names
 
 
 def declared(project_file: str, text: str) -> set[str]:

@@ -30,13 +30,17 @@ def path_without_package_managers(path: str) -> str:
 def package_managers_on_path(tools: Path | None,
                              env: dict[str, str] | None = None) -> Iterator[None]:
     """During the block, PATH holds `tools` (a folder with uv, poetry) and no other
-    package manager (None: none at all), and the environment holds `env` too."""
+    package manager (None: none at all), and the environment holds `env` too: both this
+    process's and the one Copier gives its tasks (plumbum's copy, taken at import)."""
+    from plumbum import local
+
     saved = dict(os.environ)
-    os.environ.update(env or {})
-    os.environ["PATH"] = os.pathsep.join(
-        [*([str(tools)] if tools else []), path_without_package_managers(saved["PATH"])])
+    changes = {**(env or {}), "PATH": os.pathsep.join(
+        [*([str(tools)] if tools else []), path_without_package_managers(saved["PATH"])])}
+    os.environ.update(changes)
     try:
-        yield
+        with local.env(**changes):
+            yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
