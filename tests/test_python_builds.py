@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -129,9 +130,17 @@ def test_release_then_web_answer_health_behind_the_router(projects, tool_environ
 # --------------------------------------------------------------------------- bin/dev
 
 def bin_dev(app: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """bin/dev outside a namespace: it stops at once when honcho is missing."""
-    return subprocess.run(["bin/dev"], cwd=app, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    """bin/dev outside a namespace: it stops at once when honcho is missing. Should it
+    start instead, its process group is stopped after a while."""
+    process = subprocess.Popen(["bin/dev"], cwd=app, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        err += "\n(bin/dev was still running after 120 s: it found a honcho)"
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 # How a developer gets the app's packages, in the app's own virtual environment.
