@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,13 @@ from copier_heroku.stacks import PACKAGE_MANAGERS
 from helpers.paths import ROOT
 from helpers.questions import choice_values, is_asked, offered
 from helpers.template import (
+    TEMPLATE_PARTS,
     commit_all,
     generate,
     git,
     package_managers_on_path,
     path_without_package_managers,
+    release,
 )
 
 UV = PACKAGE_MANAGERS["uv"]
@@ -98,12 +101,18 @@ def test_each_package_manager_gets_its_own_files_only(tmp_path, manager, present
     assert present <= names and not absent & names
 
 
+def toml(path: Path) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10: pip vendors the same parser
+        from pip._vendor import tomli as tomllib
+    return tomllib.loads(path.read_text())
+
+
 def test_a_new_folders_pyproject_lists_the_layers_packages_and_honcho_for_development(
         tmp_path):
-    import tomllib
-
     app = generate(tmp_path / "app", {"stack": "django", "worker": "celery"})
-    project = tomllib.loads((app / "pyproject.toml").read_text())
+    project = toml(app / "pyproject.toml")
     plan = build_plan(yaml.safe_load((app / ".copier-answers.yml").read_text()))
     assert project["project"]["dependencies"] == plan.requirements
     assert "celery[redis]>=5.3" in plan.requirements
@@ -112,10 +121,8 @@ def test_a_new_folders_pyproject_lists_the_layers_packages_and_honcho_for_develo
 
 
 def test_a_new_poetry_folder_is_an_app_not_a_package(tmp_path):
-    import tomllib
-
     app = generate(tmp_path / "app", {"stack": "flask", "python_package_manager": "poetry"})
-    project = tomllib.loads((app / "pyproject.toml").read_text())
+    project = toml(app / "pyproject.toml")
     assert project["tool"]["poetry"]["package-mode"] is False
     assert project["tool"]["poetry"]["group"]["dev"]["dependencies"] == {"honcho": ">=2"}
 
@@ -296,6 +303,52 @@ def test_an_update_names_the_packages_the_layer_no_longer_needs_and_keeps_them(
     assert "The deploy layer no longer needs newrelic; left in pyproject.toml in case the " \
            "app uses it. If it does not: uv remove newrelic" in out
     assert "newrelic>=9" in (app / "pyproject.toml").read_text()
+
+
+def release_commit(version: str) -> str:
+    """The commit that added a release's CHANGELOG heading: that release."""
+    added = git(ROOT, "log", "--reverse", "--format=%H", f"-S## {version} (", "--",
+                "CHANGELOG.md").stdout.split()
+    if not added:
+        pytest.skip(f"this clone has no history of {version}")
+    return added[0]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "copier update renders the new copier.yml's _exclude with the old release's context "
+    "(copier's _apply_update: exclude=[*self.template.exclude, ...] in the old worker), "
+    "and v0.2.0's plan has none of the flags the block reads now (deploy.ruby ...): "
+    "UndefinedError. Each pattern needs a guard such as `deploy.ruby is defined`."))
+def test_a_pip_app_from_v0_2_0_updates_on_pip_and_keeps_its_files(tmp_path):
+    """v0.2.0 had no python_package_manager: an app made by it is found to be on pip (its
+    requirements.txt), and keeps requirements.txt and requirements-deploy.txt."""
+    template = tmp_path / "template"
+    template.mkdir()
+    archive = subprocess.run(["git", "archive", release_commit("v0.2.0")], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive, check=True)
+    git(template, "init", "-q")
+    release(template, "v0.2.0")
+    app = generate(tmp_path / "shop", {"stack": "django"}, src=template, vcs_ref="v0.2.0")
+    git(app, "init", "-q")
+    commit_all(app, "deploy layer v0.2.0")
+    requirements = (app / "requirements.txt").read_text()
+    for part in TEMPLATE_PARTS:
+        target = template / part
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        source = ROOT / part
+        (shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+         if source.is_dir() else shutil.copy2(source, target))
+    release(template, "v0.3.0")
+
+    run_update(str(app), defaults=True, overwrite=True, unsafe=True, quiet=True)
+
+    recorded = yaml.safe_load((app / ".copier-answers.yml").read_text())
+    assert recorded["python_package_manager"] == "pip"
+    assert (app / "requirements.txt").read_text() == requirements
+    assert (app / "requirements-deploy.txt").is_file()
+    assert not (app / "pyproject.toml").exists()
+    assert "<<<<<<<" not in (app / "requirements-deploy.txt").read_text()
 
 
 # --------------------------------------------------------------------------- bin/heroku-deploy
