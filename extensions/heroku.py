@@ -193,6 +193,21 @@ def dependency_file_missing(dst_path: Any, plan: Any) -> str:
     return "" if (Path(str(dst_path)) / include.app_file).is_file() else include.app_file
 
 
+def poetry_root_missing(dst_path: Any, plan: Any) -> str:
+    """A Poetry project's name when `poetry sync` would find no package of it to install
+    (copier_heroku/python_packages.py), "" otherwise and for package managers that never
+    install the project."""
+    pm = plan.package_manager
+    if not (pm and pm.installs_the_project):
+        return ""
+    folder = Path(str(dst_path))
+    text = _read(folder / pm.project_file)
+    if text is None:
+        return ""
+    return copier_heroku.python_packages.poetry_root_missing(
+        text, lambda path: (folder / path).exists())
+
+
 def package_manager_files(dst_path: Any) -> list[str]:
     """The package-manager files Heroku's Python buildpack finds in the destination; more
     than one stops its build."""
@@ -213,7 +228,8 @@ class AppFolder(Extension):
                                    dependency_file_missing=dependency_file_missing,
                                    detected_package_manager=detected_package_manager,
                                    lock_work=lock_work,
-                                   package_manager_files=package_manager_files)
+                                   package_manager_files=package_manager_files,
+                                   poetry_root_missing=poetry_root_missing)
 
 
 class DeployPlan(ContextHook):

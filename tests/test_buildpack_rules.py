@@ -226,3 +226,9 @@ def test_the_python_version_file_says_major_and_minor_only(tmp_path):
     app = generate(tmp_path / "app", {"stack": "flask"})
     assert (app / ".python-version").read_text() == f"{PYTHON_VERSION}\n"
     assert PYTHON_VERSION.count(".") == 1
+
+
+def test_the_checker_knows_poetry_installs_the_project_itself(tmp_path):
+    said = refusals(write(tmp_path, {"poetry.lock": "", ".python-version": "3.12\n",
+                                     "pyproject.toml": '[project]\nname = "demo-shop"\n'}))
+    assert any("set package-mode = false" in sentence for sentence in said), said

@@ -455,3 +455,28 @@ def test_the_gunicorn_config_follows_herokus_advice(tmp_path):
     assert "WEB_CONCURRENCY" not in plan.config_values("production"), \
         "the buildpack sets it from the dyno size"
     assert "WEB_CONCURRENCY" not in json.loads((app / "app.json").read_text())["env"]
+
+
+@pytest.mark.parametrize("pyproject,paths,missing", [
+    ('[project]\nname = "demo-shop"\n', set(), "demo-shop"),
+    ('[project]\nname = "demo-shop"\n', {"demo_shop"}, ""),
+    ('[project]\nname = "demo-shop"\n', {"src/demo_shop"}, ""),
+    ('[project]\nname = "demo-shop"\n[tool.poetry]\npackage-mode = false\n', set(), ""),
+    ('[project]\nname = "demo-shop"\n[tool.poetry]\npackages = [{include = "shop"}]\n',
+     set(), ""),
+], ids=["no-package", "package", "src-package", "package-mode-off", "packages-set"])
+def test_poetry_in_package_mode_needs_a_package_of_the_projects_name(pyproject, paths,
+                                                                     missing):
+    assert python_packages.poetry_root_missing(pyproject, paths.__contains__) == missing
+
+
+def test_the_copy_says_when_poetry_would_find_no_package_to_install(tmp_path):
+    app = tmp_path / "shop"
+    app.mkdir()
+    (app / "pyproject.toml").write_text('[project]\nname = "demo-shop"\ndependencies = []\n'
+                                        '[build-system]\nrequires = ["poetry-core>=2"]\n')
+    done = copy_without_a_terminal(app, "--data", "stack=flask", "--data",
+                                   "python_module=shop")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'Poetry installs the project "demo-shop" itself and finds no package of that ' \
+           "name" in done.stdout + done.stderr

@@ -200,6 +200,9 @@ class PackageManager:
     dev_tool_install: str = ""
     # Where to get the tool itself.
     docs: str = ""
+    # Installs the project itself unless told not to (Poetry's package mode): the project
+    # then needs a package of its name, or `package-mode = false`.
+    installs_the_project: bool = False
     # Offered for a folder without any package-manager file; False: only recognised in an
     # app that already uses it (Pipenv).
     offered: bool = True

@@ -147,6 +147,26 @@ def lock_names(packages: Iterable[Package]) -> list[str]:
     return list(dict.fromkeys(requirement_name(p.name) for p in packages))
 
 
+def poetry_root_missing(pyproject: str, exists) -> str:
+    """The project's name when Poetry would install the project itself and find nothing to
+    install, "" otherwise. In package mode (Poetry's default) `poetry sync`, which Heroku's
+    build runs, installs the project too, and stops when no package of its name (at the
+    root or under src/) and no `packages` setting says what that is. `exists(path)` tells
+    whether a path exists in the app."""
+    data = _toml(pyproject)
+    if data is None:
+        return ""
+    poetry = data.get("tool", {}).get("poetry", {})
+    if poetry.get("package-mode") is False or poetry.get("packages"):
+        return ""
+    name = str(data.get("project", {}).get("name") or poetry.get("name") or "")
+    if not name:
+        return ""
+    module = re.sub(r"[-.]+", "_", name).lower()
+    candidates = (module, f"{module}.py", f"src/{module}", f"src/{module}.py")
+    return "" if any(exists(path) for path in candidates) else name
+
+
 # --------------------------------------------------------------------------- commands
 
 

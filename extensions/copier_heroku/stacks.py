@@ -170,6 +170,7 @@ PACKAGE_MANAGERS: dict[str, PackageManager] = {
         run="poetry run",
         dev_tool_install="poetry add --group dev honcho",
         docs="https://python-poetry.org/docs/#installation",
+        installs_the_project=True,
     ),
     "pip": PackageManager(
         key="pip",

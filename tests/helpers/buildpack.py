@@ -14,6 +14,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from copier_heroku import python_packages
+
 # lib/package_manager.sh: the files that name a package manager, in the order the
 # buildpack lists them; exactly one must be present.
 PACKAGE_MANAGER_FILES = {"Pipfile.lock": "pipenv", "requirements.txt": "pip",
@@ -99,6 +101,16 @@ def refusals(app: Path) -> list[str]:
         said.append("Exactly one package manager file should be present, however, several "
                     f"were found: {', '.join(found)}.")
     package_manager = PACKAGE_MANAGER_FILES[found[0]] if len(found) == 1 else ""
+
+    # lib/poetry.sh runs `poetry sync --only main`, which in Poetry's package mode installs
+    # the project itself and stops when nothing of its name is there to install.
+    if package_manager == "poetry" and "pyproject.toml" in top:
+        name = python_packages.poetry_root_missing(
+            (app / "pyproject.toml").read_text(),
+            lambda path: any(f == path or f.startswith(path + "/") for f in files))
+        if name:
+            said.append(f"Poetry installs the project {name!r} itself and finds no package "
+                        "of that name: set package-mode = false under [tool.poetry].")
 
     # lib/checks.sh: checks::existing_venv_dir_present, after the package manager.
     for venv in (".venv", "venv"):
