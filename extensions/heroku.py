@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,10 +148,45 @@ def random_secret(nbytes: int = 64) -> str:
     return secrets.token_hex(nbytes)
 
 
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def detected_package_manager(dst_path: Any) -> str:
+    """The package manager the destination's files name (uv.lock, poetry.lock,
+    Pipfile.lock, requirements.txt, a pyproject.toml), else the catalog's default: the
+    `python_package_manager` question's default. Reads file names, runs nothing."""
+    folder = Path(str(dst_path))
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        names = set()
+    pyproject = (_read(folder / "pyproject.toml") or "") if "pyproject.toml" in names else ""
+    return (copier_heroku.python_packages.detect(names, pyproject)
+            or catalog.DEFAULT_PACKAGE_MANAGER)
+
+
+def lock_work(dst_path: Any, plan: Any, *, lock_only: bool = False) -> str:
+    """The command that would put the layer's packages in the app's lock, "" when none is
+    needed (pip and Ruby: never; see copier_heroku/python_packages.py)."""
+    pm = plan.package_manager
+    if not (pm and pm.project_file):
+        return ""
+    folder = Path(str(dst_path))
+    return copier_heroku.python_packages.lock_work(
+        pm, plan.packages, _read(folder / pm.project_file), _read(folder / pm.lock_file),
+        lock_only=lock_only)
+
+
+def lock_tool_on_path(command: str) -> bool:
+    return bool(command) and shutil.which(shlex.split(command)[0]) is not None
+
+
 def app_files_need_work(dst_path: Any, plan: Any) -> bool:
     """Whether the task extensions/app_files.py has anything to do: an include line, a
-    marked block or a database URL missing or stale (Copier's `when:` asks this, sparing a
-    process otherwise)."""
+    marked block or a database URL missing or stale, an older release's unedited file, or
+    the layer's packages missing from the lock while the app's package manager is on PATH
+    to add them (Copier's `when:` asks this, sparing a process; it runs none itself)."""
     folder = Path(str(dst_path))
     if any(copier_heroku.owned_lines.is_legacy(
             path, (folder / path).read_text(encoding="utf-8"))
@@ -160,10 +196,12 @@ def app_files_need_work(dst_path: Any, plan: Any) -> bool:
     return bool(copier_heroku.owned_lines.changes(
         {path: (folder / path).read_text(encoding="utf-8") if (folder / path).is_file()
          else None
-         for path in [*plan.owned_blocks, plan.stack.dependency.app_file,
+         for path in [*plan.owned_blocks,
+                      *([plan.dependency_include.app_file] if plan.dependency_include else []),
                       *([plan.database_config] if plan.database_config else [])]},
-        blocks=plan.owned_blocks, include=plan.stack.dependency,
-        database_config=plan.database_config))
+        blocks=plan.owned_blocks, include=plan.dependency_include,
+        database_config=plan.database_config)) or \
+        lock_tool_on_path(lock_work(dst_path, plan, lock_only=True))
 
 
 def detected_version(dst_path: Any, stack: Any) -> str:
@@ -184,10 +222,35 @@ def stack_change_error(stack: Any, dst_path: Any) -> str:
                                            str(stack))
 
 
-def dependency_file_missing(dst_path: Any, stack: Any) -> str:
+def dependency_file_missing(dst_path: Any, plan: Any) -> str:
     """The app file that should pull the layer's dependencies in, when it does not exist."""
-    app_file = stack.dependency.app_file
-    return "" if (Path(str(dst_path)) / app_file).is_file() else app_file
+    include = plan.dependency_include
+    if not include:
+        return ""
+    return "" if (Path(str(dst_path)) / include.app_file).is_file() else include.app_file
+
+
+def poetry_root_missing(dst_path: Any, plan: Any) -> str:
+    """A Poetry project's name when `poetry sync` would find no package of it to install
+    (copier_heroku/python_packages.py), "" otherwise and for package managers that never
+    install the project."""
+    pm = plan.package_manager
+    if not (pm and pm.installs_the_project):
+        return ""
+    folder = Path(str(dst_path))
+    text = _read(folder / pm.project_file)
+    if text is None:
+        return ""
+    return copier_heroku.python_packages.poetry_root_missing(
+        text, lambda path: (folder / path).exists())
+
+
+def package_manager_files(dst_path: Any) -> list[str]:
+    """The package-manager files Heroku's Python buildpack finds in the destination; more
+    than one stops its build."""
+    folder = Path(str(dst_path))
+    return [pm.marker for pm in catalog.PACKAGE_MANAGERS.values()
+            if (folder / pm.marker).is_file()]
 
 
 class AppFolder(Extension):
@@ -201,7 +264,11 @@ class AppFolder(Extension):
         environment.globals.update(random_secret=random_secret,
                                    app_files_need_work=app_files_need_work,
                                    dependency_file_missing=dependency_file_missing,
-                                   detected_version=detected_version)
+                                   detected_version=detected_version,
+                                   detected_package_manager=detected_package_manager,
+                                   lock_work=lock_work,
+                                   package_manager_files=package_manager_files,
+                                   poetry_root_missing=poetry_root_missing)
 
 
 class DeployPlan(ContextHook):

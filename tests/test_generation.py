@@ -13,6 +13,7 @@ import json
 import py_compile
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ from helpers.paths import ROOT
 from helpers.questions import cell_id, pairwise
 from helpers.template import generate
 from helpers.tools import require_tool
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10: pip vendors the same parser
+    from pip._vendor import tomli as tomllib
 
 # Free-text answers at their edges, on top of the pairwise cells.
 EDGES: list[tuple[str, dict[str, Any]]] = [
@@ -98,12 +104,14 @@ def test_no_file_is_empty(app):
         assert path.read_text(encoding="utf-8").strip(), f"{path.relative_to(app)} is empty"
 
 
-def test_yaml_and_json_parse(app):
+def test_yaml_json_and_toml_parse(app):
     for path in files(app):
         if path.suffix in {".yml", ".yaml"}:
             yaml.safe_load(path.read_text())
         elif path.suffix == ".json":
             json.loads(path.read_text())
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text())
 
 
 def test_every_procfile_line_is_a_named_process(app):

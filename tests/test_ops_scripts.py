@@ -300,7 +300,7 @@ def test_setup_changes_an_existing_app_stage_only_with_confirm(heroku):
     assert refused.stderr.strip().splitlines() == [
         f"bin/heroku-setup: {PRODUCTION} is this project's production app, but its APP_STAGE "
         f"is review: refusing to change it, so nothing was changed (check the app names in "
-        f".copier-answers.yml, or run again with --confirm {PRODUCTION} to make it "
+        f".copier-answers.heroku.yml, or run again with --confirm {PRODUCTION} to make it "
         f"production)."]
     assert heroku.world() == before
     confirmed = heroku.run("heroku-setup", "--confirm", PRODUCTION)
@@ -321,7 +321,7 @@ def test_swapped_app_names_are_refused_and_change_nothing(heroku, manifest):
         assert result.stderr.strip().splitlines() == [
             f"bin/{args[0]}: {STAGING} is this project's staging app, but its APP_STAGE is "
             f"production: refusing to treat it as staging, so nothing was changed (check "
-            f"staging_app and production_app in .copier-answers.yml)."], args
+            f"staging_app and production_app in .copier-answers.heroku.yml)."], args
         assert writes(manifest, heroku.calls()) == [], args
     assert heroku.world() == before
 

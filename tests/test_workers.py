@@ -24,10 +24,11 @@ from test_ops_scripts import PRODUCTION, STAGING, Heroku, printed_heroku_lines
 
 def combo(stack: str, worker: str, autoscaler: str) -> tuple[str, dict[str, Any]]:
     # An autoscaler may stop the worker while no job waits; without one it keeps two.
+    # Python apps on pip: the behaviour tests install requirements.txt.
     return f"{stack}-{worker}-{autoscaler}", {
         "stack": stack, "worker": worker, "autoscaler": autoscaler,
         "worker_min": "0" if autoscaler != "none" else "2", "worker_max": "4",
-        "addons": ["newrelic"]}
+        "addons": ["newrelic"], **({} if stack == "rails" else {"python_package_manager": "pip"})}
 
 
 # Every worker with every autoscaler, each Python one on django and on flask, for the

@@ -6,11 +6,13 @@
     answers.py     the questions' choices, rendered from the catalog, and the validators
     plan.py        build_plan(answers): the one vocabulary everything after the questions reads
     owned_lines.py the layer's lines in files the app owns (.gitignore's block, include lines)
+    python_packages.py  which package manager a Python app uses, and the layer's packages in it
 
 No Jinja and no I/O here: extensions/heroku.py exposes these to Copier's templates.
 """
 
-from . import answers, catalog, model, owned_lines, plan, stacks
+from . import answers, catalog, model, owned_lines, plan, python_packages, stacks
 from .plan import Plan, build_plan
 
-__all__ = ["Plan", "answers", "build_plan", "catalog", "model", "owned_lines", "plan", "stacks"]
+__all__ = ["Plan", "answers", "build_plan", "catalog", "model", "owned_lines", "plan",
+           "python_packages", "stacks"]

@@ -18,6 +18,7 @@ from .catalog import (
     DEV_SERVERS,
     NO_AUTOSCALER,
     NO_WORKER,
+    PACKAGE_MANAGERS,
     STACKS,
     WEB_SERVERS,
     WORKER_LIMIT,
@@ -45,13 +46,33 @@ def worker_choice_error(worker: Any, stack: Any) -> str:
             f"{' or '.join([*others, 'none'])}.")
 
 
-def offered(question: str, stack: Any = "") -> dict[str, Any]:
+def package_manager_choice_error(key: Any, detected: Any) -> str:
+    """Why a package manager is disabled here, "" when it can be chosen: one the catalog
+    does not offer to new apps (Pipenv) only where the app already uses it."""
+    entry = PACKAGE_MANAGERS.get(str(key))
+    if entry is None or entry.offered or str(detected) == entry.key:
+        return ""
+    others = [pm.key for pm in PACKAGE_MANAGERS.values() if pm.offered]
+    return (f"{entry.label} is kept for apps that already have its {entry.marker}; "
+            f"choose {', '.join(others[:-1])} or {others[-1]}.")
+
+
+def offered(question: str, stack: Any = "", detected: Any = "") -> dict[str, Any]:
     """The choices of one question, label to value, in catalog order.
 
     Servers are the stack's own. Every worker is listed; one the stack cannot run is
     disabled with the sentence that says why (Copier's choice validator), so that
-    `--data worker=celery` on a Rails app is refused with that sentence too."""
+    `--data worker=celery` on a Rails app is refused with that sentence too. So is a
+    package manager offered only to apps that use it already (`detected`: the one the
+    destination's files name)."""
     stack = str(stack or "")
+    if question == "python_package_manager":
+        choices = {}
+        for pm in PACKAGE_MANAGERS.values():
+            refusal = package_manager_choice_error(pm.key, detected)
+            choices[_label(pm)] = {"value": pm.key, "validator": refusal} if refusal \
+                else pm.key
+        return choices
     if question == "stack":
         return {_label(s): s.key for s in STACKS.values()}
     if question == "addons":
@@ -73,10 +94,10 @@ def offered(question: str, stack: Any = "") -> dict[str, Any]:
     raise KeyError(f"no catalog choices for the question {question!r}")
 
 
-def choices(question: str, stack: Any = "") -> str:
+def choices(question: str, stack: Any = "", detected: Any = "") -> str:
     """offered() as the YAML text Copier parses from a templated `choices:` (JSON is
     YAML). Copier renders labels and validators once more: they hold no braces."""
-    return json.dumps(offered(question, stack), ensure_ascii=False)
+    return json.dumps(offered(question, stack, detected), ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------- free answers

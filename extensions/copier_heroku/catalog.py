@@ -11,11 +11,19 @@ servers) are in stacks.py. Plain data only; the shapes are in model.py, the logi
 from __future__ import annotations
 
 from .model import Addon, Autoscaler, ConfigVar, Package, Worker
-from .stacks import DEV_SERVERS, LAYER_FILES, STACKS, WEB_SERVERS
+from .stacks import (
+    DEFAULT_PACKAGE_MANAGER,
+    DEV_SERVERS,
+    LAYER_FILES,
+    PACKAGE_MANAGERS,
+    PYTHON_VERSION,
+    STACKS,
+    WEB_SERVERS,
+)
 
-__all__ = ["ADDONS", "AUTOSCALERS", "DEV_SERVERS", "IMPLIED_ADDONS",
-           "LAYER_FILES", "NO_AUTOSCALER", "NO_WORKER", "STACKS", "WEB_SERVERS",
-           "WORKER_LIMIT", "WORKERS"]
+__all__ = ["ADDONS", "AUTOSCALERS", "DEFAULT_PACKAGE_MANAGER", "DEV_SERVERS", "IMPLIED_ADDONS",
+           "LAYER_FILES", "NO_AUTOSCALER", "NO_WORKER", "PACKAGE_MANAGERS", "PYTHON_VERSION",
+           "STACKS", "WEB_SERVERS", "WORKER_LIMIT", "WORKERS"]
 
 WORKER_LIMIT = 100  # the largest worker_max the template accepts
 

@@ -198,6 +198,58 @@ class DependencyInclude:
 
 
 @dataclass(frozen=True)
+class PackageManager:
+    """How a Python app declares and locks its packages, and what Heroku's Python buildpack
+    reads: exactly one of the buildpack's package-manager files (`marker`) in the app.
+
+    Placeholders: {packages} is the layer's requirements, each shell-quoted."""
+
+    key: str
+    label: str
+    # The file that tells the buildpack (and the layer) which package manager an app uses.
+    marker: str
+    # The files of the layer for this package manager: written once into a folder that
+    # has none, the app's from then on; plus the layer's own dependency file for pip.
+    files: tuple[str, ...] = ()
+    # pip: the layer's own file of packages, and the line of the app's requirements.txt
+    # that pulls it in.
+    layer_file: str = ""
+    include: DependencyInclude | None = None
+    # uv and Poetry: the app's project file, and the lock the buildpack installs from.
+    project_file: str = ""
+    lock_file: str = ""
+    # How a package's entry starts in the lock file ({name}: its normalized name).
+    lock_entry: str = ""
+    # The commands that put the layer's packages in the lock: `add` for packages the
+    # project file does not declare (what a person runs), `add_lock_only` the same without
+    # installing anything (what the copy runs; "" where the copy never runs the tool), and
+    # `lock` when the project file declares them all but the lock lags.
+    add: str = ""
+    add_lock_only: str = ""
+    lock: str = ""
+    remove: str = ""  # what a person runs to drop a package the layer no longer needs
+    # What Heroku's buildpack runs (lib/uv.sh, lib/poetry.sh, lib/pip.sh): shown in
+    # DEPLOY.md, and how the tests install an app.
+    build_install: str = ""
+    # What a developer runs once to get the app's packages locally.
+    install: str = ""
+    # Runs a command in the app's virtual environment without activating it ("" for pip:
+    # bin/dev puts .venv/bin first on PATH itself).
+    run: str = ""
+    # Installs honcho, the development process manager, in the app's environment only.
+    dev_tool_install: str = ""
+    # Where to get the tool itself.
+    docs: str = ""
+    # Installs the project itself unless told not to (Poetry's package mode): the project
+    # then needs a package of its name, or `package-mode = false`.
+    installs_the_project: bool = False
+    # Offered for a folder without any package-manager file; False: only recognised in an
+    # app that already uses it (Pipenv).
+    offered: bool = True
+    hint: str = ""  # shown after the label in the prompt
+
+
+@dataclass(frozen=True)
 class Stack:
     key: str
     label: str
@@ -214,9 +266,10 @@ class Stack:
     default_dev_server: str
     # The stack's sanitize task, run on staging by bin/heroku-mirror-db after a restore.
     sanitize_command: str
-    # The layer's dependency file, and how the app's own file pulls it in.
+    # The layer's dependency file, and how the app's own file pulls it in; Python stacks
+    # take theirs from the package manager.
     dependency_file: str
-    dependency: DependencyInclude
+    dependency: DependencyInclude | None
     # includes/gitignore/<this>.gitignore: the ignores of the framework's own generator,
     # for an app that has no .gitignore yet.
     gitignore: str

@@ -8,17 +8,21 @@ Heroku Postgres), which files the layer writes, and every value the files need.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from . import owned_lines
+from . import owned_lines, python_packages
 from .answers import whole_number
 from .catalog import (
     ADDONS,
     AUTOSCALERS,
+    DEFAULT_PACKAGE_MANAGER,
     DEV_SERVERS,
     IMPLIED_ADDONS,
     LAYER_FILES,
+    PACKAGE_MANAGERS,
+    PYTHON_VERSION,
     STACKS,
     WEB_SERVERS,
     WORKERS,
@@ -27,13 +31,19 @@ from .model import (
     Addon,
     Autoscaler,
     ConfigVar,
+    DependencyInclude,
     DevServer,
     FrameworkVersion,
     Package,
+    PackageManager,
     Stack,
     WebServer,
     Worker,
 )
+
+# The packaging files some package manager writes (pyproject.toml, requirements.txt ...):
+# Plan.unused names those the plan's own does not.
+PACKAGING_FILES = frozenset(f for pm in PACKAGE_MANAGERS.values() for f in pm.files)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,9 @@ class Plan:
     worker_max: int = 1  # the autoscaler's ceiling; equal to worker_min without one
     # The framework's release line (Rails 7.2), None for a stack without versions.
     version: FrameworkVersion | None = None
+    # Python stacks: how the app declares its packages (None for Ruby).
+    package_manager: PackageManager | None = None
+    python_version: str = PYTHON_VERSION
 
     # ---------------------------------------------------------------- flags
 
@@ -112,16 +125,26 @@ class Plan:
     @property
     def unused(self) -> frozenset[str]:
         """What copier.yml's `_exclude` reads: every catalog entry this plan does not use,
-        the languages of the other stacks, and `database` and `worker` when it has none.
+        the languages of the other stacks, the packaging files its package manager does not
+        write (pyproject.toml, requirements.txt ...), and `database` and `worker` when it
+        has none.
 
         One set, read as `'sidekiq' in deploy.unused | default([])`: Copier also renders
         the patterns with an older release's plan (the old copy of an update), which may
         not know a name; unknown then means excluded nowhere, as that release did."""
         known = {*STACKS, *WEB_SERVERS, *WORKERS, *AUTOSCALERS, *ADDONS, *IMPLIED_ADDONS,
-                 *(s.language for s in STACKS.values())}
-        used = {*self.chosen, self.stack.language}
+                 *PACKAGE_MANAGERS, *(s.language for s in STACKS.values()),
+                 *PACKAGING_FILES}
+        used = {*self.chosen, self.stack.language,
+                *((self.package_manager.key, *self.package_manager.files)
+                  if self.package_manager else ())}
         flags = {"database": self.has_postgres, "worker": self.has_worker}
         return frozenset((known - used) | {name for name, on in flags.items() if not on})
+
+    def packaging_writes(self, path: str) -> bool:
+        """Whether the package manager's files include `path` (pyproject.toml for uv and
+        Poetry, requirements*.txt for pip): copier.yml's _exclude asks this."""
+        return bool(self.package_manager) and path in self.package_manager.files
 
     # ---------------------------------------------------------------- questions
 
@@ -138,6 +161,8 @@ class Plan:
     def files(self) -> list[str]:
         """Every file the layer writes for this plan, as paths in the app."""
         paths = [*LAYER_FILES, *self.stack.files, *self.web_server.files]
+        if self.package_manager:
+            paths.extend(self.package_manager.files)
         for addon in self.addons:
             paths.extend(addon.files)
         if self.worker:
@@ -251,6 +276,69 @@ class Plan:
             packages.extend(self.worker.packages)
             packages.extend(self.autoscaler_packages)
         return packages
+
+    @property
+    def dependency_include(self) -> DependencyInclude | None:
+        """The line that pulls the layer's dependency file into the app's own (Gemfile,
+        requirements.txt), None where the package manager itself holds the packages."""
+        return self.package_manager.include if self.package_manager else self.stack.dependency
+
+    @property
+    def dependency_file(self) -> str:
+        """Where the layer's packages are declared: its own file (Gemfile.deploy,
+        requirements-deploy.txt), or the app's project file (pyproject.toml)."""
+        pm = self.package_manager
+        if pm is None:
+            return self.stack.dependency_file
+        return pm.layer_file or pm.project_file
+
+    @property
+    def requirements(self) -> list[str]:
+        """The layer's Python packages as requirement strings (`Django>=4.2,<6`)."""
+        return [python_packages.requirement(p) for p in self.packages]
+
+    def package_command(self, template: str) -> str:
+        """A package manager command line with all the layer's packages, shell-quoted."""
+        return python_packages.command(template, self.packages)
+
+    @property
+    def locks_packages(self) -> bool:
+        """Whether the app's own tool puts the layer's packages in a lock (uv, Poetry,
+        Pipenv), rather than a file of the layer (pip, Bundler)."""
+        return bool(self.package_manager and self.package_manager.project_file)
+
+    @property
+    def other_package_manager_files(self) -> list[str]:
+        """The buildpack's package-manager files of the other package managers: the app
+        must have none of them (DEPLOY.md names them)."""
+        mine = self.package_manager.marker if self.package_manager else ""
+        return [pm.marker for pm in PACKAGE_MANAGERS.values() if pm.marker != mine]
+
+    @property
+    def copy_adds_with(self) -> str:
+        """The command the copy runs to add the layer's packages, without them."""
+        pm = self.package_manager
+        return pm.add_lock_only.format(packages="").strip() if pm else ""
+
+    @property
+    def lock_names(self) -> list[str]:
+        """The names the lock file must hold for the layer's packages (uv, Poetry, Pipenv):
+        bin/heroku-deploy checks them before a push."""
+        if not (self.package_manager and self.package_manager.lock_file):
+            return []
+        return python_packages.lock_names(self.packages)
+
+    def lock_entry(self, name: str) -> str:
+        return self.package_manager.lock_entry.format(name=name) if self.package_manager else ""
+
+    @property
+    def task_arguments(self) -> str:
+        """What the app-files task (extensions/app_files.py) needs, as one JSON argument."""
+        return json.dumps({"stack": self.stack.key,
+                           "package_manager": self.package_manager.key
+                           if self.package_manager else "",
+                           "packages": [[p.name, p.requirement] for p in self.packages]
+                           if self.package_manager else []})
 
     # ---------------------------------------------------------------- config vars
 
@@ -385,4 +473,7 @@ def build_plan(answers: Mapping[str, Any]) -> Plan:
         worker_min=worker_min,
         worker_max=worker_max,
         version=stack.version(answers.get(f"{stack.key}_version")) if stack.versions else None,
+        package_manager=PACKAGE_MANAGERS.get(
+            str(answers.get("python_package_manager") or DEFAULT_PACKAGE_MANAGER),
+            PACKAGE_MANAGERS[DEFAULT_PACKAGE_MANAGER]) if stack.language == "python" else None,
     )

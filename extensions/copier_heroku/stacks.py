@@ -16,6 +16,7 @@ from .model import (
     DevServer,
     FrameworkVersion,
     Package,
+    PackageManager,
     Stack,
     WebServer,
 )
@@ -38,6 +39,11 @@ RAILS_VERSIONS = (
     FrameworkVersion("8.1", "Rails 8.1", hint="or later", logs_to_stdout_and_serves_files=True,
                      solid_databases=True, writes_bin_dev=True),
 )
+
+# The Python of a new app: `.python-version` (major.minor only, as Heroku's buildpack
+# recommends, so every build gets the newest patch release) and `requires-python`.
+# The buildpack builds 3.10 to 3.14 (lib/python_version.sh).
+PYTHON_VERSION = "3.12"
 
 # --------------------------------------------------------------------------- config vars
 
@@ -110,8 +116,12 @@ PYTHON_CONFIG_VARS = (
     ),
     ConfigVar("ALLOWED_HOSTS", "Host names the app answers, comma-separated; a leading dot "
               "allows subdomains.", "localhost,127.0.0.1", heroku_value=".herokuapp.com"),
-    ConfigVar("WEB_CONCURRENCY", "Gunicorn worker processes per dyno.", "2",
-              heroku_value="2", local=False),
+    # Not set by bin/heroku-setup: Heroku's Python buildpack sets it at dyno boot from the
+    # dyno's memory and CPUs (vendor/WEB_CONCURRENCY.sh) unless the app sets it.
+    ConfigVar("WEB_CONCURRENCY", "Gunicorn worker processes per dyno. Heroku's Python "
+              "buildpack picks it from the dyno size at boot (2 on Basic and Standard-1X); "
+              "set it on the app only to override that.", "2",
+              source="Heroku's Python buildpack, from the dyno size", local=False),
     ConfigVar("PORT", "The port the web process binds; Heroku sets it on every dyno, "
               "honcho sets it in development.", "5000", source="Heroku", local=False),
 )
@@ -139,18 +149,97 @@ REQUIREMENTS_INCLUDE = DependencyInclude(
     comment="# Packages of the Heroku deploy layer (copier-heroku).",
 )
 
+# --------------------------------------------------------------------------- Python packaging
+
+# How a Python app declares its packages. Heroku's Python buildpack refuses a build with
+# more than one of the marker files (lib/package_manager.sh), so the layer writes the files
+# of the app's own package manager only, and never a second marker. uv is Heroku's
+# recommendation; pip stays a choice; Pipenv is recognised in an app that uses it.
+PACKAGE_MANAGERS: dict[str, PackageManager] = {
+    "uv": PackageManager(
+        key="uv",
+        label="uv",
+        hint="pyproject.toml and uv.lock; Heroku's recommendation",
+        marker="uv.lock",
+        files=("pyproject.toml",),
+        project_file="pyproject.toml",
+        lock_file="uv.lock",
+        lock_entry='name = "{name}"',
+        add="uv add {packages}",
+        add_lock_only="uv add --no-sync {packages}",
+        lock="uv lock",
+        remove="uv remove {packages}",
+        build_install="uv sync --locked --no-default-groups",
+        install="uv sync",
+        run="uv run",
+        dev_tool_install="uv add --dev honcho",
+        docs="https://docs.astral.sh/uv/getting-started/installation/",
+    ),
+    "poetry": PackageManager(
+        key="poetry",
+        label="Poetry",
+        hint="pyproject.toml and poetry.lock",
+        marker="poetry.lock",
+        files=("pyproject.toml",),
+        project_file="pyproject.toml",
+        lock_file="poetry.lock",
+        lock_entry='name = "{name}"',
+        add="poetry add {packages}",
+        add_lock_only="poetry add --lock {packages}",
+        lock="poetry lock",
+        remove="poetry remove {packages}",
+        build_install="poetry sync --only main",
+        install="poetry install",
+        run="poetry run",
+        dev_tool_install="poetry add --group dev honcho",
+        docs="https://python-poetry.org/docs/#installation",
+        installs_the_project=True,
+    ),
+    "pip": PackageManager(
+        key="pip",
+        label="pip",
+        hint="requirements.txt and requirements-deploy.txt",
+        marker="requirements.txt",
+        files=("requirements.txt", "requirements-deploy.txt"),
+        layer_file="requirements-deploy.txt",
+        include=REQUIREMENTS_INCLUDE,
+        build_install="pip install -r requirements.txt",
+        install="python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        dev_tool_install=".venv/bin/pip install honcho",
+        docs="https://pip.pypa.io/en/stable/installation/",
+    ),
+    "pipenv": PackageManager(
+        key="pipenv",
+        label="Pipenv",
+        hint="Pipfile and Pipfile.lock, for an app that uses it already",
+        marker="Pipfile.lock",
+        project_file="Pipfile",
+        lock_file="Pipfile.lock",
+        lock_entry='"{name}": {{',
+        add="pipenv install {packages}",
+        lock="pipenv lock",
+        remove="pipenv uninstall {packages}",
+        build_install="pipenv install --deploy",
+        install="pipenv install --dev",
+        run="pipenv run",
+        dev_tool_install="pipenv install --dev honcho",
+        docs="https://pipenv.pypa.io/en/latest/installation.html",
+        offered=False,
+    ),
+}
+DEFAULT_PACKAGE_MANAGER = "uv"
+
 RAILS_FILES = (
     "Gemfile.deploy",
     "config/initializers/secret_key_base.rb",
     "lib/heroku_sanitize.rb",
     "lib/tasks/sanitize.rake",
 )
-# What every Python stack brings: the packaging files (written once, the app's from then
-# on), the sanitize engine, and the module that reads Heroku's environment.
+# What every Python stack brings: the Python version (written once, the app's from then
+# on), the sanitize engine, and the module that reads Heroku's environment. The packaging
+# files come with the package manager.
 PYTHON_FILES = (
     ".python-version",
-    "requirements.txt",
-    "requirements-deploy.txt",
     "heroku_sanitize/__init__.py",
     "heroku_sanitize/__main__.py",
     "heroku_sanitize/cli.py",
@@ -191,7 +280,7 @@ STACKS: dict[str, Stack] = {
         label="Django",
         language="python",
         process_manager="honcho",
-        process_manager_install="pip install honcho",
+        process_manager_install="",
         secret_var="SECRET_KEY",
         framework_env_var="DJANGO_ENV",
         release="python manage.py migrate --noinput",
@@ -200,8 +289,8 @@ STACKS: dict[str, Stack] = {
         default_web_server="gunicorn",
         default_dev_server="runserver",
         sanitize_command="python manage.py sanitize",
-        dependency_file="requirements-deploy.txt",
-        dependency=REQUIREMENTS_INCLUDE,
+        dependency_file="",
+        dependency=None,
         gitignore="python",
         ignored=ENV_IGNORES,
         config_vars=PYTHON_CONFIG_VARS,
@@ -222,7 +311,7 @@ STACKS: dict[str, Stack] = {
         label="Flask",
         language="python",
         process_manager="honcho",
-        process_manager_install="pip install honcho",
+        process_manager_install="",
         secret_var="SECRET_KEY",
         framework_env_var="FLASK_ENV",
         release="",
@@ -231,8 +320,8 @@ STACKS: dict[str, Stack] = {
         default_web_server="gunicorn",
         default_dev_server="flask",
         sanitize_command="flask sanitize",
-        dependency_file="requirements-deploy.txt",
-        dependency=REQUIREMENTS_INCLUDE,
+        dependency_file="",
+        dependency=None,
         gitignore="python",
         ignored=ENV_IGNORES,
         config_vars=(*PYTHON_CONFIG_VARS, ConfigVar(

@@ -197,7 +197,9 @@ def rails(app: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 def build_python_app(parent: Path, *, stack: str, addons: list[str],
                      src: Path = ROOT) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
-    return generate(parent / "app", {"stack": stack, "addons": addons}, src=src)
+    # pip, installed below with make_venv(); uv and Poetry: tests/test_python_builds.py.
+    return generate(parent / "app", {"stack": stack, "addons": addons,
+                                     "python_package_manager": "pip"}, src=src)
 
 
 def make_venv(path: Path, requirement_files: list[Path]) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +17,54 @@ from helpers.paths import ROOT
 # Where an app records its answers to this template (copier.yml's _answers_file).
 ANSWERS_FILE = ".copier-answers.heroku.yml"
 
+# The Python package managers a copy runs when they are on PATH (uv add, poetry add).
+PACKAGE_MANAGER_TOOLS = ("uv", "poetry", "pipenv")
+
+
+def path_without_package_managers(path: str) -> str:
+    """PATH without the folders that hold a Python package manager, so that a copy runs
+    none, whatever this machine has installed."""
+    def holds_one(folder: str) -> bool:
+        return any(os.access(os.path.join(folder, tool), os.X_OK)
+                   for tool in PACKAGE_MANAGER_TOOLS)
+
+    return os.pathsep.join(f for f in path.split(os.pathsep) if f and not holds_one(f))
+
+
+@contextmanager
+def package_managers_on_path(tools: Path | None,
+                             env: dict[str, str] | None = None) -> Iterator[None]:
+    """During the block, PATH holds `tools` (a folder with uv, poetry) and no other
+    package manager (None: none at all), and the environment holds `env` too: both this
+    process's and the one Copier gives its tasks (plumbum's copy, taken at import)."""
+    from plumbum import local
+
+    saved = dict(os.environ)
+    changes = {**(env or {}), "PATH": os.pathsep.join(
+        [*([str(tools)] if tools else []), path_without_package_managers(saved["PATH"])])}
+    os.environ.update(changes)
+    try:
+        with local.env(**changes):
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
 
 def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | None = "HEAD",
-             src: Path | str = ROOT, **kwargs: Any) -> Path:
-    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`."""
+             src: Path | str = ROOT, tools: Path | None = None,
+             env: dict[str, str] | None = None, **kwargs: Any) -> Path:
+    """Run `copier copy` with default answers plus `data`, like `copier copy --defaults`.
+
+    The copy runs a Python package manager only from `tools` (see
+    package_managers_on_path), with `env` added to its environment: without them, the tree
+    is the same on every machine."""
     from copier import run_copy
 
     answers = {"project_name": "Demo Shop", **(data or {})}
     options = {"defaults": True, "unsafe": True, "quiet": True, **kwargs}
-    run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
+    with package_managers_on_path(tools, env):
+        run_copy(str(src), str(dst), data=answers, vcs_ref=vcs_ref, **options)
     return dst
 
 
@@ -33,7 +74,8 @@ def update(app: Path, data: dict[str, Any] | None = None, **kwargs: Any) -> None
 
     options = {"defaults": True, "overwrite": True, "unsafe": True, "quiet": True,
                "answers_file": ANSWERS_FILE, **kwargs}
-    run_update(str(app), data=data or {}, **options)
+    with package_managers_on_path(None):
+        run_update(str(app), data=data or {}, **options)
 
 
 def recorded_answers(app: Path) -> dict[str, Any]:
