@@ -21,7 +21,9 @@ from helpers.template import generate, git
 
 STACKS = {
     "rails-sidekiq": {"worker": "sidekiq"},
-    "django-celery": {"stack": "django", "worker": "celery"},
+    # On pip, whose requirements files the copy writes: a uv app's lock would first need
+    # `uv add`, which bin/heroku-deploy checks (tests/test_package_managers.py).
+    "django-celery": {"stack": "django", "worker": "celery", "python_package_manager": "pip"},
 }
 EMPTY = {"apps": {}, "addons": {}, "pipelines": {}, "logged_in": True, "violations": [],
          "serial": 0}

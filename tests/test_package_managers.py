@@ -21,6 +21,7 @@ from copier_heroku import build_plan, python_packages
 from copier_heroku.answers import package_manager_choice_error
 from copier_heroku.model import Package
 from copier_heroku.stacks import PACKAGE_MANAGERS
+from helpers.heroku_standin import PRODUCTION, STAGING, Heroku
 from helpers.paths import ROOT
 from helpers.questions import choice_values, is_asked, offered
 from helpers.template import (
@@ -350,43 +351,41 @@ def test_a_pip_app_from_v0_2_0_updates_on_pip_and_keeps_its_files(tmp_path):
 
 # --------------------------------------------------------------------------- bin/heroku-deploy
 
-STAND_IN_HEROKU = "#!/bin/sh\nexit 0\n"
-
-
 @pytest.fixture
-def deployable(tmp_path) -> Path:
-    """A uv app in git with a staging remote (a bare repository) and a stand-in heroku."""
+def deployable(tmp_path) -> tuple[Path, Heroku]:
+    """A uv app in git, its Heroku remotes pushing into bare repositories, and the stateful
+    heroku stand-in holding its two apps as bin/heroku-setup leaves them."""
     app = generate(tmp_path / "shop", {"stack": "flask"})
     git(app, "init", "-q", "-b", "main")
     commit_all(app, "deploy layer")
-    remote = tmp_path / "staging.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(app, "remote", "add", "staging", str(remote))
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    (bin_dir / "heroku").write_text(STAND_IN_HEROKU)
-    (bin_dir / "heroku").chmod(0o755)
-    return app
+    bare = tmp_path / "heroku-git"
+    for remote, name in (("staging", STAGING), ("production", PRODUCTION)):
+        git(app, "remote", "add", remote, f"https://git.heroku.com/{name}.git")
+        subprocess.run(["git", "init", "-q", "--bare", str(bare / f"{name}.git")], check=True)
+    git(app, "config", f"url.{bare}/.pushInsteadOf", "https://git.heroku.com/")
+    heroku = Heroku(app, tmp_path)
+    heroku.seed({STAGING: {"config": {"APP_STAGE": "staging"}},
+                 PRODUCTION: {"config": {"APP_STAGE": "production"}}})
+    return app, heroku
 
 
-def deploy(app: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{app.parent / 'fake-bin'}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bin/heroku-deploy", *args], cwd=app, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+def deploy(deployable: tuple[Path, Heroku], *args: str) -> subprocess.CompletedProcess:
+    return deployable[1].run("heroku-deploy", *args)
 
 
-def pushed(app: Path) -> bool:
-    remote = app.parent / "staging.git"
+def pushed(deployable: tuple[Path, Heroku]) -> bool:
+    remote = deployable[0].parent / "heroku-git" / f"{STAGING}.git"
     return bool(git(remote, "for-each-ref").stdout.strip())
 
 
-def lock_with(app: Path, names: list[str]) -> None:
-    (app / "uv.lock").write_text("".join(f'[[package]]\nname = "{n}"\n\n' for n in names))
+def lock_with(deployable: tuple[Path, Heroku], names: list[str]) -> None:
+    (deployable[0] / "uv.lock").write_text(
+        "".join(f'[[package]]\nname = "{n}"\n\n' for n in names))
 
 
 def test_deploy_refuses_a_commit_whose_lock_lacks_the_layers_packages(deployable):
     lock_with(deployable, ["flask"])
-    commit_all(deployable, "a lock without gunicorn")
+    commit_all(deployable[0], "a lock without gunicorn")
     done = deploy(deployable)
     assert done.returncode != 0
     assert "HEAD's uv.lock lacks pyyaml gunicorn psycopg newrelic, which the deploy layer " \
@@ -397,10 +396,10 @@ def test_deploy_refuses_a_commit_whose_lock_lacks_the_layers_packages(deployable
 
 
 def test_deploy_refuses_two_package_manager_files(deployable):
-    plan = build_plan(yaml.safe_load((deployable / ANSWERS_FILE).read_text()))
+    plan = build_plan(yaml.safe_load((deployable[0] / ANSWERS_FILE).read_text()))
     lock_with(deployable, plan.lock_names)
-    (deployable / "requirements.txt").write_text("flask\n")
-    commit_all(deployable, "two package managers")
+    (deployable[0] / "requirements.txt").write_text("flask\n")
+    commit_all(deployable[0], "two package managers")
     done = deploy(deployable)
     assert done.returncode != 0
     assert "refuses more than one package-manager file, and HEAD has uv.lock " \
@@ -409,9 +408,9 @@ def test_deploy_refuses_two_package_manager_files(deployable):
 
 
 def test_deploy_pushes_once_the_lock_holds_the_layers_packages(deployable):
-    plan = build_plan(yaml.safe_load((deployable / ANSWERS_FILE).read_text()))
+    plan = build_plan(yaml.safe_load((deployable[0] / ANSWERS_FILE).read_text()))
     lock_with(deployable, plan.lock_names)
-    commit_all(deployable, "locked")
+    commit_all(deployable[0], "locked")
     done = deploy(deployable)
     assert done.returncode == 0, done.stderr
     assert pushed(deployable)
