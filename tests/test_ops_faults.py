@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from helpers.faults import Scenario, explore, world_copy
 from helpers.heroku_standin import PRODUCTION, STAGING, Heroku, add_addon
-from helpers.template import generate, git
+from helpers.template import committed, git
 
 STACKS = {
     "rails-sidekiq": {"worker": "sidekiq"},
@@ -32,14 +32,8 @@ EMPTY = {"apps": {}, "addons": {}, "pipelines": {}, "logged_in": True, "violatio
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory) -> dict[str, Path]:
     """Each stack's app, generated once, in a git repository with one commit."""
-    built = {}
-    for name, answers in STACKS.items():
-        app = generate(tmp_path_factory.mktemp(name) / "demo-shop", answers)
-        git(app, "init", "-q", "-b", "main")
-        git(app, "add", "-A")
-        git(app, "commit", "-q", "-m", "generated")
-        built[name] = app
-    return built
+    return {name: committed(tmp_path_factory.mktemp(name) / "demo-shop", answers)
+            for name, answers in STACKS.items()}
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from helpers.heroku_standin import (
     serving_database,
 )
 from helpers.questions import answer_combinations, choice_values, copier_questions, render
-from helpers.template import generate, git
+from helpers.template import committed, generate, git
 from helpers.tools import missing, require_tool
 
 HAND_PICKED: dict[str, dict[str, Any]] = {
@@ -90,14 +90,8 @@ MATRIX = answer_matrix()
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory) -> dict[str, Path]:
     """One generated app per combination, each in a git repository with one commit."""
-    apps = {}
-    for name, data in MATRIX.items():
-        app = generate(tmp_path_factory.mktemp(name) / "demo-shop", data)
-        git(app, "init", "-q", "-b", "main")
-        git(app, "add", "-A")
-        git(app, "commit", "-q", "-m", "generated")
-        apps[name] = app
-    return apps
+    return {name: committed(tmp_path_factory.mktemp(name) / "demo-shop", data)
+            for name, data in MATRIX.items()}
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from copier_heroku import build_plan, owned_lines
 from helpers.paths import TESTS
 from helpers.rails8 import INSTALLERS, rails8_app
 from helpers.template import ANSWERS_FILE, generate, git, update
-from helpers.tools import require_tool
+from helpers.tools import require_tool, stop_group
 
 VARIANTS = (None, *INSTALLERS)
 VARIANT_IDS = ("rails-new", *INSTALLERS)
@@ -158,14 +157,7 @@ def run_bin_dev(app: Path, tmp_path: Path, expect: int, timeout: float = 30) -> 
                 break
             time.sleep(0.1)
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(process, 15)
     return log.read_text()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -14,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from helpers.tools import require_tool
+from helpers.tools import require_tool, stop_group
 
 SMOKE_KEY = "smoke:ran_at"
 
@@ -96,12 +95,5 @@ def run_worker_until_smoke(app: Path, manager: list[str], enqueue: list[str],
             time.sleep(0.25)
         assert redis_get(redis_cli, SMOKE_KEY), f"the smoke job never ran:\n{log.read_text()}"
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(process, 20)
     return log.read_text()

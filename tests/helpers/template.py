@@ -68,6 +68,16 @@ def generate(dst: Path, data: dict[str, Any] | None = None, *, vcs_ref: str | No
     return dst
 
 
+def committed(dst: Path, data: dict[str, Any] | None = None, **kwargs: Any) -> Path:
+    """An app generated with `data`, in a git repository (branch main) with one commit, as
+    a team keeps it."""
+    app = generate(dst, data, **kwargs)
+    git(app, "init", "-q", "-b", "main")
+    git(app, "add", "-A")
+    git(app, "commit", "-q", "-m", "generated")
+    return app
+
+
 def update(app: Path, data: dict[str, Any] | None = None, **kwargs: Any) -> None:
     """Run `copier update --trust --defaults -a .copier-answers.heroku.yml` in the app."""
     from copier import run_update

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,16 @@ def require_tool(name: str) -> str:
     if not path:
         missing(f"`{name}` is not installed")
     return path
+
+
+def stop_group(process: subprocess.Popen, grace: float) -> None:
+    """Stop a process started in a session of its own, and everything it started: TERM,
+    then KILL after `grace` seconds. A group that is gone already is fine."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
