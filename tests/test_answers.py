@@ -10,6 +10,7 @@ import pytest
 from copier_heroku import owned_lines
 from helpers.paths import ROOT
 from helpers.template import generate
+from helpers.tools import require_module
 
 BAD_ANSWERS = [
     # (id, answers, words the refusal must contain)
@@ -75,7 +76,7 @@ def test_defaults_derive_from_the_project_name(tmp_path):
 
 
 def test_a_person_answers_the_prompts_and_a_wrong_answer_is_asked_again(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    pexpect = require_module("pexpect")
     dst = tmp_path / "shop"
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "50"}
     child = pexpect.spawn(

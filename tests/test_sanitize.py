@@ -37,7 +37,7 @@ from helpers.sanitize_engines import (
     run_engine,
 )
 from helpers.template import generate
-from helpers.tools import missing, require_tool
+from helpers.tools import missing, require_module, require_tool
 
 try:
     import psycopg
@@ -831,7 +831,7 @@ def test_rake_db_sanitize_runs_through_the_active_record_connection(
 
 
 def test_flask_sanitize_takes_the_same_options(awkward_db, tmp_path, python_path):
-    pytest.importorskip("flask")
+    require_module("flask")
     (tmp_path / "demo.py").write_text(textwrap.dedent("""
         from flask import Flask
         from heroku_sanitize.flask_command import sanitize_command
@@ -851,7 +851,7 @@ def test_flask_sanitize_takes_the_same_options(awkward_db, tmp_path, python_path
 
 
 def test_manage_py_sanitize_runs_on_djangos_connection(awkward_db, tmp_path, python_path):
-    pytest.importorskip("django", reason="Django is not installed for this Python")
+    require_module("django")
     from urllib.parse import urlsplit
 
     parts = urlsplit(awkward_db)

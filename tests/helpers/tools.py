@@ -35,6 +35,16 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_module(name: str):
+    """A Python package of the test extra (`pip install -e '.[test]'`), imported."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python package {name} is not installed (pip install -e '.[test]')")
+
+
 def stop_group(process: subprocess.Popen, grace: float) -> None:
     """Stop a process started in a session of its own, and everything it started: TERM,
     then KILL after `grace` seconds. A group that is gone already is fine."""
